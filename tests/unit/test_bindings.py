@@ -1,0 +1,127 @@
+"""Binding parsing: every malformed shape names namespace/name and the field."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from components.bindings import Binding, InvalidBinding, parse_binding
+from tests.unit.factories import manifest
+
+
+def test_parses_a_complete_binding():
+    parsed = parse_binding(
+        manifest(
+            replicas=1,
+            comments="analyst",
+            status={"deploymentName": "abc", "statusText": "READY"},
+        ),
+        origin="cluster",
+    )
+    assert parsed == Binding(
+        namespace="jupyterhub",
+        name="binding-1",
+        workspace="default-generic-workspace",
+        username="jane.doe@example.org",
+        expires=date(2099, 12, 31),
+        replicas=1,
+        comments="analyst",
+        status_deployment_name="abc",
+        status_text="READY",
+    )
+    assert parsed.key == "jupyterhub/binding-1"
+
+
+def test_replicas_default_to_zero_so_new_bindings_start_scaled_down():
+    parsed = parse_binding(manifest())
+    assert isinstance(parsed, Binding)
+    assert parsed.replicas == 0
+
+
+def test_yaml_dates_are_accepted():
+    parsed = parse_binding(manifest(expires=date(2030, 1, 2)))
+    assert isinstance(parsed, Binding)
+    assert parsed.expires == date(2030, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        ({"workspace": ...}, "spec.workspace", "is required"),
+        ({"workspace": ""}, "spec.workspace", "is required"),
+        ({"workspace": 7}, "spec.workspace", "must be a string"),
+        ({"workspace": "Not_A_Name"}, "spec.workspace", "not the name of an AnalyticsWorkspace"),
+        ({"workspace": "a/b"}, "spec.workspace", "not the name of an AnalyticsWorkspace"),
+        ({"username": ...}, "spec.username", "is required"),
+        ({"username": ""}, "spec.username", "is required"),
+        ({"username": ["x"]}, "spec.username", "must be a string"),
+        ({"username": "a\nb"}, "spec.username", "control characters"),
+        (
+            {"username": ..., "claims": [{"name": "g", "operator": "EQUALS", "value": "x"}]},
+            "spec.claims",
+            "claims-only bindings are not supported",
+        ),
+        ({"expires": ...}, "spec.expires", "is required"),
+        ({"expires": "tomorrow"}, "spec.expires", "must be a date"),
+        ({"expires": "2024-02-30"}, "spec.expires", "must be a date"),
+        ({"expires": "20240101"}, "spec.expires", "must be a date"),
+        ({"replicas": -1}, "spec.replicas", "must not be negative"),
+        ({"replicas": "1"}, "spec.replicas", "must be an integer"),
+        ({"replicas": True}, "spec.replicas", "must be an integer"),
+        ({"replicas": 1.5}, "spec.replicas", "must be an integer"),
+        ({"comments": 3}, "spec.comments", "must be a string"),
+    ],
+)
+def test_malformed_spec_names_binding_and_field(overrides, field, reason):
+    parsed = parse_binding(manifest(name="bad", namespace="team-a", **overrides))
+    assert isinstance(parsed, InvalidBinding)
+    assert parsed.key == "team-a/bad"
+    assert parsed.field == field
+    assert reason in parsed.reason
+    assert parsed.message.startswith("binding team-a/bad skipped: " + field)
+
+
+def test_guacamole_login_longer_than_varchar_128_is_refused():
+    workspace = "w" * 60
+    fits = "u" * (128 - 61)
+    assert isinstance(parse_binding(manifest(workspace=workspace, username=fits)), Binding)
+    too_long = parse_binding(manifest(workspace=workspace, username=fits + "u"))
+    assert isinstance(too_long, InvalidBinding)
+    assert too_long.field == "spec.username"
+    assert "129 characters" in too_long.reason
+
+
+def test_missing_spec_is_reported():
+    body = manifest()
+    del body["spec"]
+    parsed = parse_binding(body)
+    assert isinstance(parsed, InvalidBinding)
+    assert (parsed.key, parsed.field) == ("jupyterhub/binding-1", "spec")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [({"namespace": "ns"}, "metadata.name"), ({"name": "n"}, "metadata.namespace")],
+)
+def test_unaddressable_binding_falls_back_to_origin(metadata, field):
+    body = manifest()
+    body["metadata"] = metadata
+    parsed = parse_binding(body, origin="bindings.yaml#2")
+    assert isinstance(parsed, InvalidBinding)
+    assert parsed.field == field
+    assert not parsed.addressable
+    assert parsed.key == "bindings.yaml#2"
+
+
+def test_non_mapping_manifest():
+    parsed = parse_binding(["not", "a", "binding"], origin="x.yaml#1")
+    assert isinstance(parsed, InvalidBinding)
+    assert parsed.message == "binding x.yaml#1 skipped: manifest is not a mapping"
+
+
+def test_expiry_is_inclusive():
+    parsed = parse_binding(manifest(expires="2025-03-01"))
+    assert isinstance(parsed, Binding)
+    assert not parsed.is_expired(date(2025, 3, 1))
+    assert parsed.is_expired(date(2025, 3, 2))
