@@ -115,6 +115,12 @@ def parse_binding(manifest: Any, origin: str = "") -> Binding | InvalidBinding:
     namespace = namespace if isinstance(namespace, str) and namespace else None
     name = name if isinstance(name, str) and name else None
     try:
+        if manifest.get("kind") != KIND:
+            raise _RejectedError("kind", f"must be {KIND}, got {manifest.get('kind')!r}")
+        if manifest.get("apiVersion") != API_VERSION:
+            raise _RejectedError(
+                "apiVersion", f"must be {API_VERSION}, got {manifest.get('apiVersion')!r}"
+            )
         if name is None:
             raise _RejectedError("metadata.name", "is required")
         if namespace is None:

@@ -92,6 +92,18 @@ def test_guacamole_login_longer_than_varchar_128_is_refused():
     assert "129 characters" in too_long.reason
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [("kind", "AnalyticsWorkspace", "kind"), ("apiVersion", "xlscsde.nhs.uk/v2", "apiVersion")],
+)
+def test_wrong_kind_or_version_is_reported(key, value, field):
+    body = manifest()
+    body[key] = value
+    parsed = parse_binding(body)
+    assert isinstance(parsed, InvalidBinding)
+    assert (parsed.key, parsed.field) == ("jupyterhub/binding-1", field)
+
+
 def test_missing_spec_is_reported():
     body = manifest()
     del body["spec"]

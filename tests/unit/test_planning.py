@@ -115,9 +115,13 @@ def test_recorded_deployment_name_that_differs_is_reported():
     computed = naming.deployment_name("default-generic-workspace", "jane.doe@example.org")
     plan = _plan(
         manifest("moved", status={"deploymentName": "0" * 32}),
-        manifest("same", username="bob@x.org", status={
-            "deploymentName": naming.deployment_name("default-generic-workspace", "bob@x.org")
-        }),
+        manifest(
+            "same",
+            username="bob@x.org",
+            status={
+                "deploymentName": naming.deployment_name("default-generic-workspace", "bob@x.org")
+            },
+        ),
     )
     assert plan.workspaces[1].deployment_name == computed
     (problem,) = plan.problems
