@@ -1,0 +1,149 @@
+"""Pulumi resource classes for the Guacamole rows (type tokens under module ``guacamole``).
+
+Why three resources per binding rather than one: a connection group is shared by every binding
+of a workspace, a user's identity (``{workspace}@{username}``) is independent of the connection
+it can open, and each has its own replacement trigger. Separate resources keep a preview
+readable ("update connection: password") and make a rename replace only what changed.
+
+Secrets: every password input is wrapped in ``Output.secret`` here and named in
+``additional_secret_outputs``, so neither the input nor the output copy is ever stored in
+plaintext, whatever the caller passes.
+
+Numbers come back from the engine as floats; the ``Output[int]`` annotations make the SDK cast
+ids back to ``int``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi import Input, Output, ResourceOptions
+
+from .providers import ConnectionGroupProvider, ConnectionProvider, UserProvider
+
+
+def _with_secret_outputs(opts: ResourceOptions | None, *names: str) -> ResourceOptions:
+    """Merge ``additional_secret_outputs`` into the caller's options (pure)."""
+    merged = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=list(names)))
+    assert merged is not None
+    return merged
+
+
+def _secret(value: Input[str] | None) -> Output[str] | None:
+    return None if value is None else Output.secret(value)
+
+
+class GuacamoleConnectionGroup(pulumi.dynamic.Resource, module="guacamole", name="ConnectionGroup"):
+    """An ORGANIZATIONAL connection group at ROOT named after a workspace.
+
+    Replaced when ``group_name`` changes; the limits are updated in place. Adopts (lowest id) a
+    root group that already has the name, reporting other duplicates in
+    ``duplicate_group_ids``. Deleting refuses while the group still holds connections.
+    """
+
+    group_id: Output[int]
+    group_name: Output[str]
+    max_connections: Output[int]
+    max_connections_per_user: Output[int]
+    enable_session_affinity: Output[bool]
+    duplicate_group_ids: Output[list[int]]
+    adopted: Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        group_name: Input[str],
+        max_connections: Input[int] = 1000,
+        max_connections_per_user: Input[int] = 1000,
+        enable_session_affinity: Input[bool] = True,
+        opts: ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "group_name": group_name,
+            "max_connections": max_connections,
+            "max_connections_per_user": max_connections_per_user,
+            "enable_session_affinity": enable_session_affinity,
+            "group_id": None,
+            "duplicate_group_ids": None,
+            "adopted": None,
+        }
+        super().__init__(ConnectionGroupProvider(), resource_name, props, opts)
+
+
+class GuacamoleUser(pulumi.dynamic.Resource, module="guacamole", name="User"):
+    """A Guacamole user (entity + user row + READ on itself).
+
+    ``username`` is used verbatim (the caller builds ``{workspace}@{username}``); changing it
+    replaces the user. Without ``password`` the user has no usable local password (sign-in is
+    through single sign-on); with one, it is hashed exactly as Guacamole does.
+    """
+
+    entity_id: Output[int]
+    user_id: Output[int]
+    username: Output[str]
+    adopted: Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        username: Input[str],
+        password: Input[str] | None = None,
+        opts: ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "username": username,
+            "password": _secret(password),
+            "entity_id": None,
+            "user_id": None,
+            "adopted": None,
+        }
+        super().__init__(
+            UserProvider(), resource_name, props, _with_secret_outputs(opts, "password")
+        )
+
+
+class GuacamoleConnection(pulumi.dynamic.Resource, module="guacamole", name="Connection"):
+    """A VNC connection inside a workspace group that one user entity can see and open.
+
+    Replaced when ``group_id`` or ``connection_name`` changes; everything else (host, port,
+    password, clipboard switches, the user entity holding READ) is updated in place.
+    """
+
+    connection_id: Output[int]
+    group_id: Output[int]
+    entity_id: Output[int]
+    connection_name: Output[str]
+    adopted: Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        group_id: Input[int],
+        entity_id: Input[int],
+        connection_name: Input[str],
+        hostname: Input[str],
+        password: Input[str],
+        port: Input[int] = 5900,
+        disable_copy: Input[bool] = True,
+        disable_paste: Input[bool] = True,
+        opts: ResourceOptions | None = None,
+    ) -> None:
+        props: dict[str, Any] = {
+            "group_id": group_id,
+            "entity_id": entity_id,
+            "connection_name": connection_name,
+            "hostname": hostname,
+            "port": port,
+            "password": _secret(password),
+            "disable_copy": disable_copy,
+            "disable_paste": disable_paste,
+            "connection_id": None,
+            "adopted": None,
+        }
+        super().__init__(
+            ConnectionProvider(), resource_name, props, _with_secret_outputs(opts, "password")
+        )

@@ -1,0 +1,159 @@
+"""SQL for a Guacamole user: entity row, user row and the user's READ permission on itself.
+
+Natural key: ``guacamole_entity (type 'USER', name)``, protected by upstream's unique constraint,
+so concurrent creates resolve with ``ON CONFLICT`` instead of locks. The name
+(``{workspace}@{username}``) is built by the caller; nothing here interprets it.
+
+Credentials are always (re)written when a user is created or adopted: adopted legacy rows carry a
+48-byte value that is not a SHA-256 hash, and a user without a desired password must not keep any
+usable local password. The self READ permission mirrors what Guacamole grants implicitly to the
+users it creates, and keeps the Preferences page working.
+
+Every function takes a cursor inside a transaction owned by the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .database import Cursor
+from .errors import RowGoneError
+from .hashing import Credentials, verify_password
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """What the database says about one user."""
+
+    entity_id: int
+    name: str
+    user_id: int | None
+    password_hash: bytes | None
+    password_salt: bytes | None
+    self_read: bool
+
+    def password_matches(self, password: str | None) -> bool:
+        """True when the stored hash accepts ``password`` (None: nothing to verify)."""
+        if password is None:
+            return True
+        if self.password_hash is None:
+            return False
+        return verify_password(password, self.password_hash, self.password_salt)
+
+    def __repr__(self) -> str:
+        return f"UserRow(entity_id={self.entity_id}, name={self.name!r}, user_id={self.user_id})"
+
+
+@dataclass(frozen=True)
+class EnsuredUser:
+    """Result of ``ensure_user``."""
+
+    entity_id: int
+    user_id: int
+    created: bool
+
+
+def _write_user_row(cur: Cursor, entity_id: int, credentials: Credentials) -> int:
+    """Insert the user row, or reset its credentials if it exists; return ``user_id``."""
+    cur.execute(
+        "INSERT INTO guacamole_user (entity_id, password_hash, password_salt, password_date)"
+        " VALUES (%s, %s, %s, now())"
+        " ON CONFLICT (entity_id) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
+        " password_salt = EXCLUDED.password_salt, password_date = EXCLUDED.password_date"
+        " RETURNING user_id",
+        (entity_id, credentials.password_hash, credentials.password_salt),
+    )
+    row = cur.fetchone()
+    assert row is not None
+    user_id: int = row[0]
+    return user_id
+
+
+def _grant_self_read(cur: Cursor, entity_id: int, user_id: int) -> None:
+    cur.execute(
+        "INSERT INTO guacamole_user_permission (entity_id, affected_user_id, permission)"
+        " VALUES (%s, %s, 'READ') ON CONFLICT DO NOTHING",
+        (entity_id, user_id),
+    )
+
+
+def ensure_user(cur: Cursor, name: str, credentials: Credentials) -> EnsuredUser:
+    """Create user ``name`` or adopt the existing one, converging credentials and self READ."""
+    cur.execute(
+        "INSERT INTO guacamole_entity (name, type) VALUES (%s, 'USER')"
+        " ON CONFLICT (type, name) DO NOTHING RETURNING entity_id",
+        (name,),
+    )
+    inserted = cur.fetchone()
+    created = inserted is not None
+    if inserted is None:
+        cur.execute(
+            "SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = %s",
+            (name,),
+        )
+        inserted = cur.fetchone()
+        assert inserted is not None, "entity vanished between conflict and lookup"
+    entity_id: int = inserted[0]
+    user_id = _write_user_row(cur, entity_id, credentials)
+    _grant_self_read(cur, entity_id, user_id)
+    return EnsuredUser(entity_id=entity_id, user_id=user_id, created=created)
+
+
+def read_user(cur: Cursor, entity_id: int) -> UserRow | None:
+    """The user whose entity has this id, or None if the entity is gone."""
+    cur.execute(
+        "SELECT e.name, u.user_id, u.password_hash, u.password_salt,"
+        " EXISTS (SELECT 1 FROM guacamole_user_permission AS p"
+        "   WHERE p.entity_id = e.entity_id AND p.affected_user_id = u.user_id"
+        "   AND p.permission = 'READ')"
+        " FROM guacamole_entity AS e LEFT JOIN guacamole_user AS u ON u.entity_id = e.entity_id"
+        " WHERE e.entity_id = %s AND e.type = 'USER'",
+        (entity_id,),
+    )
+    values = cur.fetchone()
+    if values is None:
+        return None
+    return UserRow(
+        entity_id=entity_id,
+        name=values[0],
+        user_id=values[1],
+        password_hash=bytes(values[2]) if values[2] is not None else None,
+        password_salt=bytes(values[3]) if values[3] is not None else None,
+        self_read=bool(values[4]),
+    )
+
+
+def converge_user(
+    cur: Cursor, entity_id: int, credentials: Credentials, *, reset_credentials: bool
+) -> int:
+    """Repair the user with this entity id; return its ``user_id``.
+
+    ``credentials`` are written when ``reset_credentials`` is set or the user row is missing;
+    otherwise the stored ones are kept. Raises ``RowGoneError`` if the entity was deleted out of
+    band.
+    """
+    cur.execute(
+        "SELECT u.user_id FROM guacamole_entity AS e"
+        " LEFT JOIN guacamole_user AS u ON u.entity_id = e.entity_id"
+        " WHERE e.entity_id = %s AND e.type = 'USER' FOR UPDATE OF e",
+        (entity_id,),
+    )
+    values = cur.fetchone()
+    if values is None:
+        raise RowGoneError(
+            f"Guacamole user entity {entity_id} no longer exists; run `pulumi refresh` so it "
+            "is recreated"
+        )
+    user_id: int | None = values[0]
+    if user_id is None or reset_credentials:
+        user_id = _write_user_row(cur, entity_id, credentials)
+    _grant_self_read(cur, entity_id, user_id)
+    return user_id
+
+
+def delete_user(cur: Cursor, entity_id: int) -> bool:
+    """Delete the entity (cascading to the user row and all its permissions)."""
+    cur.execute(
+        "DELETE FROM guacamole_entity WHERE entity_id = %s AND type = 'USER'", (entity_id,)
+    )
+    return cur.rowcount > 0
