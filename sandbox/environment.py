@@ -1,0 +1,175 @@
+"""One local sandbox: PostgreSQL with Guacamole's schema, a Kubernetes control plane, a stack.
+
+Everything a sandbox owns lives under its own directory (processes, data, the Pulumi file
+backend, a passphrase), so two sandboxes can run side by side and `down` removes exactly what
+`up` made. The state file lets a later process (`python -m sandbox down`) find the processes an
+earlier one started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.kube import KubeControlPlane, apply_manifests
+from sandbox.postgres import PostgresServer
+
+REPO = Path(__file__).resolve().parent.parent
+CRDS = REPO / "crds"
+STATE_FILE = "sandbox.json"
+GUACAMOLE_DATABASE = "guacamole"
+BROWSER_NAMESPACE = "guacamole"
+BINDINGS_NAMESPACE = "jupyterhub"
+
+
+def toolchain_env() -> dict[str, str]:
+    """The toolchain's environment (PATH, PULUMI_HOME, no plugin downloads), built if absent."""
+    out = subprocess.run(
+        ["python3", str(REPO / "scripts" / "toolchain.py"), "env"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    env: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value.strip("'")
+    return env
+
+
+def tools_bin() -> Path:
+    """The toolchain's bin directory; fails with the command to run if it is not built."""
+    out = subprocess.run(
+        ["python3", str(REPO / "scripts" / "toolchain.py"), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(
+            f"{out.stderr.strip()}\nbuild it with: python3 scripts/toolchain.py install"
+        )
+    return Path(out.stdout.strip())
+
+
+@dataclass
+class Sandbox:
+    """A running (or stopped) sandbox rooted at ``workdir``."""
+
+    workdir: Path
+    postgres: PostgresServer
+    kube: KubeControlPlane
+    database_url: str = ""
+    passphrase: str = ""
+
+    @classmethod
+    def create(cls, workdir: Path) -> Sandbox:
+        workdir = workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            workdir=workdir,
+            postgres=PostgresServer(workdir / "postgres"),
+            kube=KubeControlPlane(workdir / "kube", tools_bin()),
+        )
+
+    @classmethod
+    def load(cls, workdir: Path) -> Sandbox:
+        """Reattach to a sandbox started by another process."""
+        workdir = workdir.resolve()
+        state = json.loads((workdir / STATE_FILE).read_text())
+        return cls(
+            workdir=workdir,
+            postgres=PostgresServer.from_state(state["postgres"]),
+            kube=KubeControlPlane.from_state(state["kube"]),
+            database_url=state["database_url"],
+            passphrase=state["passphrase"],
+        )
+
+    @property
+    def backend_dir(self) -> Path:
+        return self.workdir / "pulumi-state"
+
+    def up(self) -> None:
+        """Start PostgreSQL and the control plane, then load the schema, CRDs and namespaces."""
+        from components.guacamole import apply_schema
+
+        try:
+            self.postgres.start()
+            self.database_url = self.postgres.create_database(
+                GUACAMOLE_DATABASE, secrets.token_urlsafe(24)
+            )
+            import psycopg
+
+            with psycopg.connect(self.database_url) as conn:
+                apply_schema(conn)
+            self.kube.start()
+            apply_manifests(self.kube.kubeconfig, sorted(CRDS.glob("*.yaml")))
+            for namespace in (BROWSER_NAMESPACE, BINDINGS_NAMESPACE):
+                self.kubectl("create", "namespace", namespace)
+            self.backend_dir.mkdir(parents=True, exist_ok=True)
+            self.passphrase = self.passphrase or secrets.token_urlsafe(24)
+            self.save()
+        except BaseException:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        """Stop only this sandbox's processes; leave files for post-mortems unless purged."""
+        self.kube.stop()
+        self.postgres.stop()
+
+    def purge(self) -> None:
+        self.down()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def save(self) -> None:
+        state: dict[str, Any] = {
+            "postgres": self.postgres.to_state(),
+            "kube": self.kube.to_state(),
+            "database_url": self.database_url,
+            "passphrase": self.passphrase,
+        }
+        path = self.workdir / STATE_FILE
+        path.write_text(json.dumps(state, indent=2))
+        path.chmod(0o600)
+
+    def env(self) -> dict[str, str]:
+        """Environment for pulumi, kubectl and psql against this sandbox."""
+        env = dict(os.environ)
+        env.update(toolchain_env())
+        env.update(
+            {
+                "PULUMI_BACKEND_URL": f"file://{self.backend_dir}",
+                "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
+                "KUBECONFIG": str(self.kube.kubeconfig),
+                "AWMS_GUACAMOLE_DATABASE_URL": self.database_url,
+            }
+        )
+        return env
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        out = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kube.kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {out.stderr.strip()}")
+        return out.stdout
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "workdir": str(self.workdir),
+            "postgres": self.postgres.is_running(),
+            "kube": self.kube.is_running(),
+            "kubeconfig": str(self.kube.kubeconfig),
+            "backend": f"file://{self.backend_dir}",
+        }
