@@ -1,0 +1,199 @@
+"""Write the outcome back to each binding's status subresource.
+
+What is written (a JSON merge patch of ``.status``; other status fields are left alone):
+
+* provisioned: ``statusText: READY``, ``deploymentName``, ``replicas`` (the Deployment's
+  ``spec.replicas``, so ``kubectl get awsb`` and the ``/scale`` subresource show it; the legacy
+  operator never filled it);
+* expired: ``statusText: EXPIRED``, ``replicas: 0`` (its browser objects are being removed);
+* invalid but addressable: ``statusText: INVALID: <field>: <reason>``.
+
+Deleting the resource (binding removed from the source, or ``writeBindingStatus`` turned off)
+leaves the binding untouched: either it no longer exists, or the status was accurate when written.
+
+The patch only happens when the desired status differs from the recorded one (``diff`` compares
+exactly), so a no-op ``pulumi up`` makes no API calls. ``read`` fetches the live status, so
+``pulumi refresh`` (or ``up --refresh``) notices a status someone else changed and rewrites it.
+
+Kubernetes access is resolved in ``configure()`` from the ``kubeconfig`` setting or the
+environment (see :mod:`components.kube_client`); nothing but the class reference is pickled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from components.bindings import GROUP, PLURAL, VERSION
+from components.kube_client import new_api_client
+
+PROJECT = "awms-browser-workspaces"
+READY = "READY"
+EXPIRED = "EXPIRED"
+INVALID_PREFIX = "INVALID: "
+STATUS_TEXT_MAX = 256
+_REQUEST_TIMEOUT = (10, 30)
+_IDENTITY = ("bindingNamespace", "bindingName")
+
+
+def ready_status(deployment_name: str, replicas: pulumi.Input[int]) -> dict[str, Any]:
+    return {"statusText": READY, "deploymentName": deployment_name, "replicas": replicas}
+
+
+def expired_status() -> dict[str, Any]:
+    return {"statusText": EXPIRED, "replicas": 0}
+
+
+def invalid_status(field: str, reason: str) -> dict[str, Any]:
+    text = f"{INVALID_PREFIX}{field}: {reason}" if field else f"{INVALID_PREFIX}{reason}"
+    if len(text) > STATUS_TEXT_MAX:
+        text = text[: STATUS_TEXT_MAX - 3] + "..."
+    return {"statusText": text}
+
+
+def normalise_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine hands numbers over as floats; the CRD wants ``replicas`` as an integer."""
+    out = dict(status)
+    if isinstance(out.get("replicas"), float):
+        out["replicas"] = int(out["replicas"])
+    return out
+
+
+class BindingStatusProvider(ResourceProvider):
+    """Patches ``/status`` of one AnalyticsWorkspaceBinding."""
+
+    serialize_as_secret_always = False  # only the class reference is pickled, nothing secret
+
+    _kubeconfig: str | None = None
+    _api: client.CustomObjectsApi | None = None
+    _lock: threading.Lock | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle nothing configure() added: no kubeconfig path, no client, no lock."""
+        return {}
+
+    def configure(self, req: ConfigureRequest) -> None:
+        value = req.config.get(f"{PROJECT}:kubeconfig") or req.config.get("kubeconfig")
+        self._kubeconfig = value if isinstance(value, str) and value else None
+        self._api = None
+        self._lock = threading.Lock()
+
+    def _custom_objects(self) -> client.CustomObjectsApi:
+        # Up to four gRPC worker threads share this provider instance.
+        lock = self._lock or threading.Lock()
+        self._lock = lock
+        with lock:
+            if self._api is None:
+                self._api = client.CustomObjectsApi(new_api_client(self._kubeconfig))
+            return self._api
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = [
+            CheckFailure(key, "must be a non-empty string")
+            for key in _IDENTITY
+            if not isinstance(news.get(key), str) or not news.get(key)
+        ]
+        if not isinstance(news.get("status"), Mapping) or not news["status"].get("statusText"):
+            failures.append(CheckFailure("status", "must be an object with statusText"))
+        return CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [key for key in _IDENTITY if olds.get(key) != news.get(key)]
+        changed = bool(replaces) or normalise_status(olds.get("status") or {}) != normalise_status(
+            news.get("status") or {}
+        )
+        return DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        namespace, name = props["bindingNamespace"], props["bindingName"]
+        return CreateResult(id_=f"{namespace}/{name}", outs=self._write(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(outs=self._write(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Leave the binding alone (see the module docstring)."""
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        live = self._live_status(props["bindingNamespace"], props["bindingName"])
+        wanted = props.get("status") or {}
+        # A vanished binding reads as an empty status, so the next up tries to write again.
+        observed = {key: (live or {}).get(key) for key in wanted}
+        return ReadResult(id_, {**props, "status": observed, "patched": live is not None})
+
+    def _write(self, props: dict[str, Any]) -> dict[str, Any]:
+        status = normalise_status(props["status"])
+        patched = self._patch(props["bindingNamespace"], props["bindingName"], status)
+        return {**props, "status": status, "patched": patched}
+
+    def _patch(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        try:
+            self._custom_objects().patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": status},
+                _request_timeout=_REQUEST_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False  # not in the cluster (file source, or deleted meanwhile)
+            raise
+        return True
+
+    def _live_status(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            body = self._custom_objects().get_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=_REQUEST_TIMEOUT
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        status = body.get("status") if isinstance(body, Mapping) else None
+        return dict(status) if isinstance(status, Mapping) else {}
+
+
+class BindingStatus(pulumi.dynamic.Resource, module="awms", name="BindingStatus"):
+    """The status one binding should show; written when it changes."""
+
+    patched: pulumi.Output[bool]
+    status: pulumi.Output[dict[str, Any]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        binding_namespace: str,
+        binding_name: str,
+        status: pulumi.Input[Mapping[str, pulumi.Input[Any]]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            BindingStatusProvider(),
+            resource_name,
+            {
+                "bindingNamespace": binding_namespace,
+                "bindingName": binding_name,
+                "status": status,
+                "patched": None,
+            },
+            opts,
+        )

@@ -1,0 +1,113 @@
+"""``BrowserWorkspace``: everything one user needs to open one workspace's browser.
+
+Children (all parented here, so ``pulumi stack`` shows one tree per workspace):
+
+* ``GeneratedPassword`` — the per-connection VNC password, generated once;
+* ``Secret client-<name>-vnc`` — that password, read by the container as ``VNC_PASSWORD``;
+* ``Deployment <name>`` — the locked-down browser, replicas from the binding(s);
+* ``Service client-<name>`` — headless, the hostname guacd dials;
+* ``NetworkPolicy client-<name>`` — only guacd in, only DNS and the allow-list out (optional);
+* ``GuacamoleUser {workspace}@{username}`` and ``GuacamoleConnection <username>`` inside the
+  workspace's connection group, which the program declares once per workspace and passes in.
+
+The same password ``Output`` feeds the Secret and the Guacamole connection, and the connection's
+hostname is the Service's cluster DNS name, so the two sides cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import manifests, naming
+from components.generated_secret import GeneratedPassword
+from components.guacamole import GuacamoleConnection, GuacamoleUser
+from components.planning import WorkspacePlan
+from components.settings import Settings
+
+TYPE = "awms:index:BrowserWorkspace"
+
+
+class BrowserWorkspace(pulumi.ComponentResource):
+    """One browser workspace; the resource name is the legacy deployment name."""
+
+    deployment_name: str
+    hostname: str
+    password: pulumi.Output[str]
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    secret: k8s.core.v1.Secret
+    network_policy: k8s.networking.v1.NetworkPolicy | None
+    user: GuacamoleUser
+    connection: GuacamoleConnection
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        plan: WorkspacePlan,
+        settings: Settings,
+        group_id: pulumi.Input[int],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, resource_name, None, opts)
+        name = plan.deployment_name
+        child = pulumi.ResourceOptions(parent=self)
+        self.deployment_name = name
+        self.hostname = naming.connection_hostname(
+            name, settings.namespace, settings.cluster_domain
+        )
+
+        generated = GeneratedPassword(f"{name}-vnc-password", opts=child)
+        self.password = pulumi.Output.secret(generated.password)
+
+        self.secret = k8s.core.v1.Secret(
+            f"{name}-vnc", **manifests.vnc_secret_args(plan, settings, self.password), opts=child
+        )
+        self.deployment = k8s.apps.v1.Deployment(
+            name,
+            **manifests.deployment_args(plan, settings),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service", **manifests.service_args(plan, settings), opts=child
+        )
+        self.network_policy = (
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy",
+                **manifests.network_policy_args(plan, settings),
+                opts=child,
+            )
+            if settings.network_policy.enabled
+            else None
+        )
+
+        # No password: users sign in through OpenID Connect (Keycloak), never with a password.
+        self.user = GuacamoleUser(
+            f"{name}-guacamole-user", username=plan.guacamole_username, opts=child
+        )
+        self.connection = GuacamoleConnection(
+            f"{name}-guacamole-connection",
+            group_id=group_id,
+            entity_id=self.user.entity_id,
+            connection_name=plan.username,
+            hostname=self.hostname,
+            port=naming.VNC_PORT,
+            password=self.password,
+            disable_copy=settings.disable_copy,
+            disable_paste=settings.disable_paste,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
+        )
+
+        self.register_outputs(self.summary())
+
+    def summary(self) -> dict[str, Any]:
+        """What the stack reports per binding of this workspace."""
+        return {
+            "deploymentName": self.deployment_name,
+            "serviceName": naming.service_name(self.deployment_name),
+            "hostname": self.hostname,
+            "connectionId": self.connection.connection_id,
+        }

@@ -1,0 +1,244 @@
+"""The Kubernetes objects of one browser workspace, as plain resource arguments.
+
+Pure functions of a :class:`WorkspacePlan` and the :class:`Settings`; the component only feeds
+them to pulumi-kubernetes. Keys are the SDK's snake_case names (``match_labels``), which the SDK
+translates to the API's camelCase. Labels, selector, pod annotations, container name, port and the
+Service are exactly the legacy operator's (fact sheet 1.6) so existing objects are adopted in
+place; the VNC password Secret, resources, hardening and the NetworkPolicy are new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components import naming
+from components.planning import WorkspacePlan
+from components.settings import EgressDestination, NetworkPolicySettings, PortSpec, Settings
+
+PURPOSE_LABEL = "xlscsde.nhs.uk/purpose"
+PURPOSE = "workspace-client"
+DEPLOYMENT_LABEL = "xlscsde.nhs.uk/deployment-name"
+WORKSPACE_ANNOTATION = "xlscsde.nhs.uk/workspace"
+USERNAME_ANNOTATION = "xlscsde.nhs.uk/username"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+SKIP_AWAIT = "pulumi.com/skipAwait"
+PATCH_FORCE = "pulumi.com/patchForce"
+"""Take over fields the legacy operator owned when adopting its Deployment and Service."""
+
+VNC_PASSWORD_KEY = "password"  # noqa: S105 - the Secret key name, not a password
+CERTS_VOLUME = "guacamole-certificates"
+CERTS_PATH = "/usr/lib/firefox/distribution/certs"
+FIREFOX_VOLUME = "firefox-config"
+FIREFOX_PATH = "/usr/lib/firefox/distribution"
+
+
+def _annotations(plan: WorkspacePlan) -> dict[str, str]:
+    return {WORKSPACE_ANNOTATION: plan.workspace, USERNAME_ANNOTATION: plan.username}
+
+
+def deployment_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
+    """Deployment named after the legacy hash; replicas follow the binding (0 until login)."""
+    name = plan.deployment_name
+    annotations = {PATCH_FORCE: "true"}
+    if not settings.await_deployments:
+        annotations[SKIP_AWAIT] = "true"
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": settings.namespace,
+            "labels": {PURPOSE_LABEL: PURPOSE},
+            "annotations": annotations,
+        },
+        "spec": {
+            "replicas": plan.replicas,
+            "selector": {"match_labels": {DEPLOYMENT_LABEL: name}},
+            "template": {
+                "metadata": {
+                    "labels": {DEPLOYMENT_LABEL: name},
+                    "annotations": _annotations(plan),
+                },
+                "spec": _pod_spec(name, settings),
+            },
+        },
+    }
+
+
+def _pod_spec(name: str, settings: Settings) -> dict[str, Any]:
+    security = settings.pod_security
+    pod_security: dict[str, Any] = {}
+    if security.run_as_non_root:
+        pod_security["run_as_non_root"] = True
+    if security.run_as_user is not None:
+        pod_security["run_as_user"] = security.run_as_user
+    if security.run_as_group is not None:
+        pod_security["run_as_group"] = security.run_as_group
+    if security.seccomp_profile:
+        pod_security["seccomp_profile"] = {"type": security.seccomp_profile}
+    volumes, mounts = _volumes(settings)
+    container: dict[str, Any] = {
+        "name": name,
+        "image": settings.image,
+        "ports": [{"container_port": naming.VNC_PORT}],
+        "env": _env(name, settings),
+        "resources": {
+            "requests": dict(settings.resources.requests),
+            "limits": dict(settings.resources.limits),
+        },
+        "security_context": {
+            "allow_privilege_escalation": security.allow_privilege_escalation,
+            "read_only_root_filesystem": security.read_only_root_filesystem,
+            "capabilities": {
+                "drop": list(security.capabilities_drop),
+                "add": list(security.capabilities_add),
+            },
+        },
+    }
+    if mounts:
+        container["volume_mounts"] = mounts
+    spec: dict[str, Any] = {
+        "automount_service_account_token": security.automount_service_account_token,
+        "enable_service_links": False,
+        "security_context": pod_security,
+        "containers": [container],
+    }
+    if volumes:
+        spec["volumes"] = volumes
+    return spec
+
+
+def _env(name: str, settings: Settings) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    if settings.browser_url:
+        env.append({"name": "BROWSER_URL", "value": settings.browser_url})
+    env.append(
+        {
+            "name": "VNC_PASSWORD",
+            "value_from": {
+                "secret_key_ref": {"name": naming.vnc_secret_name(name), "key": VNC_PASSWORD_KEY}
+            },
+        }
+    )
+    return env
+
+
+def _volumes(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The legacy mounts (certificates nested inside the Firefox distribution directory)."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if settings.enterprise_ca_config_map:
+        volumes.append(
+            {"name": CERTS_VOLUME, "config_map": {"name": settings.enterprise_ca_config_map}}
+        )
+        mounts.append({"name": CERTS_VOLUME, "mount_path": CERTS_PATH, "read_only": True})
+    if settings.firefox_policy_config_map:
+        volumes.append(
+            {"name": FIREFOX_VOLUME, "config_map": {"name": settings.firefox_policy_config_map}}
+        )
+        mounts.append({"name": FIREFOX_VOLUME, "mount_path": FIREFOX_PATH, "read_only": True})
+    return volumes, mounts
+
+
+def service_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
+    """Headless Service ``client-<name>``: its DNS name is the Guacamole connection hostname."""
+    name = plan.deployment_name
+    return {
+        "metadata": {
+            "name": naming.service_name(name),
+            "namespace": settings.namespace,
+            "labels": {PURPOSE_LABEL: PURPOSE},
+            "annotations": {**_annotations(plan), PATCH_FORCE: "true"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "cluster_ip": "None",
+            "selector": {DEPLOYMENT_LABEL: name},
+            "ports": [{"port": naming.VNC_PORT, "target_port": naming.VNC_PORT}],
+        },
+    }
+
+
+def vnc_secret_args(
+    plan: WorkspacePlan, settings: Settings, password: pulumi.Input[str]
+) -> dict[str, Any]:
+    """Secret the container reads ``VNC_PASSWORD`` from (``x11vnc -storepasswd`` at start)."""
+    name = plan.deployment_name
+    return {
+        "metadata": {
+            "name": naming.vnc_secret_name(name),
+            "namespace": settings.namespace,
+            "labels": {PURPOSE_LABEL: PURPOSE, DEPLOYMENT_LABEL: name},
+            "annotations": _annotations(plan),
+        },
+        "type": "Opaque",
+        "string_data": {VNC_PASSWORD_KEY: password},
+    }
+
+
+def network_policy_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
+    """Default-deny for the browser pod, opened only for guacd in and DNS plus allow-list out."""
+    name = plan.deployment_name
+    policy = settings.network_policy
+    return {
+        "metadata": {
+            "name": naming.network_policy_name(name),
+            "namespace": settings.namespace,
+            "labels": {PURPOSE_LABEL: PURPOSE, DEPLOYMENT_LABEL: name},
+            "annotations": _annotations(plan),
+        },
+        "spec": {
+            "pod_selector": {"match_labels": {DEPLOYMENT_LABEL: name}},
+            "policy_types": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from_": [
+                        {
+                            "namespace_selector": _namespace_selector(policy.guacd_namespace),
+                            "pod_selector": {"match_labels": dict(policy.guacd_pod_labels)},
+                        }
+                    ],
+                    "ports": [{"port": naming.VNC_PORT, "protocol": "TCP"}],
+                }
+            ],
+            "egress": [_dns_rule(policy), *(_egress_rule(dest) for dest in policy.egress)],
+        },
+    }
+
+
+def _namespace_selector(namespace: str) -> dict[str, Any]:
+    return {"match_labels": {NAMESPACE_NAME_LABEL: namespace}}
+
+
+def _dns_rule(policy: NetworkPolicySettings) -> dict[str, Any]:
+    return {
+        "to": [
+            {
+                "namespace_selector": _namespace_selector(policy.dns_namespace),
+                "pod_selector": {"match_labels": dict(policy.dns_pod_labels)},
+            }
+        ],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }
+
+
+def _egress_rule(destination: EgressDestination) -> dict[str, Any]:
+    peer: dict[str, Any] = {}
+    if destination.cidr is not None:
+        block: dict[str, Any] = {"cidr": destination.cidr}
+        if destination.except_cidrs:
+            block["except_"] = list(destination.except_cidrs)
+        peer["ip_block"] = block
+    if destination.namespace_labels is not None:
+        peer["namespace_selector"] = {"match_labels": dict(destination.namespace_labels)}
+    if destination.pod_labels is not None:
+        peer["pod_selector"] = {"match_labels": dict(destination.pod_labels)}
+    rule: dict[str, Any] = {"to": [peer]}
+    if destination.ports:
+        rule["ports"] = [_port(port) for port in destination.ports]
+    return rule
+
+
+def _port(port: PortSpec) -> dict[str, Any]:
+    return {"port": port.port, "protocol": port.protocol}

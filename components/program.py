@@ -1,0 +1,140 @@
+"""The whole program: read bindings, plan, declare, report.
+
+``declare`` is everything ``__main__`` does except reading the stack configuration and exporting,
+so unit tests drive it with in-memory sources and Pulumi mocks. A source that cannot be read
+raises and fails the run (nothing is deleted); a binding that cannot be provisioned is reported
+and skipped while all the others converge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.binding_source import BindingSource
+from components.binding_status import (
+    BindingStatus,
+    expired_status,
+    invalid_status,
+    ready_status,
+)
+from components.bindings import parse_binding
+from components.browser_workspace import BrowserWorkspace
+from components.guacamole import GuacamoleConnectionGroup
+from components.planning import Plan, Severity, plan_workspaces
+from components.settings import Settings
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What ``declare`` created, for stack outputs and tests."""
+
+    plan: Plan
+    groups: Mapping[str, GuacamoleConnectionGroup]
+    workspaces: Mapping[str, BrowserWorkspace]
+    statuses: Mapping[str, BindingStatus]
+
+    def outputs(self) -> dict[str, Any]:
+        """Stack outputs: per-binding names and connection ids, counts, and every problem."""
+        by_binding: dict[str, Any] = {}
+        for plan in self.plan.workspaces:
+            workspace = self.workspaces[plan.deployment_name]
+            for key in plan.binding_keys:
+                by_binding[key] = workspace.summary()
+        return {
+            "workspaces": by_binding,
+            "summary": self.plan.summary(),
+            "problems": [
+                {
+                    "kind": str(problem.kind),
+                    "bindings": list(problem.bindings),
+                    "message": problem.message,
+                }
+                for problem in self.plan.problems
+            ],
+        }
+
+
+def declare(settings: Settings, source: BindingSource, *, today: date | None = None) -> Declared:
+    """Declare one connection group per workspace and one BrowserWorkspace per planned workspace."""
+    sourced = source.load()
+    plan = plan_workspaces(
+        (parse_binding(item.manifest, item.origin) for item in sourced),
+        today or datetime.now(UTC).date(),
+    )
+    _report(plan, settings, source)
+
+    kubernetes = k8s.Provider("kubernetes", kubeconfig=settings.kubeconfig or None)
+    groups = {
+        workspace: GuacamoleConnectionGroup(f"group-{workspace}", group_name=workspace)
+        for workspace in sorted({p.workspace for p in plan.workspaces})
+    }
+    workspaces = {
+        p.deployment_name: BrowserWorkspace(
+            p.deployment_name,
+            plan=p,
+            settings=settings,
+            group_id=groups[p.workspace].group_id,
+            opts=pulumi.ResourceOptions(providers=[kubernetes]),
+        )
+        for p in plan.workspaces
+    }
+    statuses = _statuses(plan, workspaces) if settings.write_binding_status else {}
+    return Declared(plan, groups, workspaces, statuses)
+
+
+def _statuses(plan: Plan, workspaces: Mapping[str, BrowserWorkspace]) -> dict[str, BindingStatus]:
+    """One status writer per binding; shared workspaces write the same status to each binding."""
+    statuses: dict[str, BindingStatus] = {}
+    for workspace_plan in plan.workspaces:
+        workspace = workspaces[workspace_plan.deployment_name]
+        # We always set spec.replicas, so the Deployment reports back exactly what we asked for.
+        replicas = workspace.deployment.spec.apply(lambda spec: int(spec.replicas or 0))
+        after = pulumi.ResourceOptions(
+            depends_on=[workspace.deployment, workspace.user, workspace.connection]
+        )
+        for binding in workspace_plan.bindings:
+            statuses[binding.key] = BindingStatus(
+                binding.key,
+                binding_namespace=binding.namespace,
+                binding_name=binding.name,
+                status=ready_status(workspace_plan.deployment_name, replicas),
+                opts=after,
+            )
+    for binding in plan.expired:
+        statuses[binding.key] = BindingStatus(
+            binding.key,
+            binding_namespace=binding.namespace,
+            binding_name=binding.name,
+            status=expired_status(),
+        )
+    for invalid in plan.invalid:
+        if invalid.namespace and invalid.name and invalid.key not in statuses:
+            statuses[invalid.key] = BindingStatus(
+                invalid.key,
+                binding_namespace=invalid.namespace,
+                binding_name=invalid.name,
+                status=invalid_status(invalid.field, invalid.reason),
+            )
+    return statuses
+
+
+def _report(plan: Plan, settings: Settings, source: BindingSource) -> None:
+    """Name every culprit in the run log; errors do not stop the other bindings."""
+    for problem in plan.problems:
+        if problem.severity is Severity.ERROR:
+            pulumi.log.error(problem.message)
+        else:
+            pulumi.log.warn(problem.message)
+    if settings.network_policy.enabled and not settings.network_policy.egress and plan.workspaces:
+        pulumi.log.warn(
+            "networkPolicy.egress is empty: browsers can resolve DNS but reach nothing else; "
+            "list the JupyterHub ingress (browserUrl) there"
+        )
+    counts = ", ".join(f"{key} {value}" for key, value in plan.summary().items())
+    pulumi.log.info(f"{source.describe()}: {counts}")

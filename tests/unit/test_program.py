@@ -1,0 +1,296 @@
+"""The program under Pulumi mocks: what gets declared, named, parented and reported."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+import pytest
+
+from components import naming
+from components.binding_source import BindingSourceError, SourcedManifest
+from components.browser_workspace import TYPE as WORKSPACE_TYPE
+from components.program import Declared, declare
+from components.settings import Settings, settings_from_values
+from tests.unit.conftest import PulumiHarness, is_secret, unsecret
+from tests.unit.factories import manifest
+
+TODAY = date(2025, 6, 1)
+CHILD_TYPES = (
+    "awms:GeneratedPassword",
+    "kubernetes:core/v1:Secret",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:core/v1:Service",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    "guacamole:User",
+    "guacamole:Connection",
+)
+
+
+class ListSource:
+    def __init__(self, *manifests: Any) -> None:
+        self.manifests = manifests
+
+    def describe(self) -> str:
+        return "test bindings"
+
+    def load(self) -> list[SourcedManifest]:
+        return [SourcedManifest(f"#{i}", m) for i, m in enumerate(self.manifests)]
+
+
+class BrokenSource:
+    def describe(self) -> str:
+        return "a dead API server"
+
+    def load(self) -> list[SourcedManifest]:
+        raise BindingSourceError("cannot reach the Kubernetes API")
+
+
+def _declare(harness: PulumiHarness, *manifests: Any, settings: Settings | None = None) -> Declared:
+    chosen = settings or settings_from_values({})
+    declared: Declared = harness.run(lambda: declare(chosen, ListSource(*manifests), today=TODAY))
+    return declared
+
+
+def _name(workspace: str, username: str) -> str:
+    return naming.deployment_name(workspace, username)
+
+
+def test_one_component_per_binding_with_parented_children(harness: PulumiHarness):
+    declared = _declare(
+        harness,
+        manifest("ann", workspace="ws-one", username="ann@x.org", replicas=1),
+        manifest("bob", workspace="ws-one", username="bob@x.org"),
+        manifest("cat", namespace="team-b", workspace="ws-two", username="cat@x.org"),
+    )
+    components = harness.of_type(WORKSPACE_TYPE)
+    expected = {
+        _name("ws-one", "ann@x.org"),
+        _name("ws-one", "bob@x.org"),
+        _name("ws-two", "cat@x.org"),
+    }
+    assert {c.name for c in components} == expected
+    assert set(declared.workspaces) == expected
+    for component in components:
+        children = [r for r in harness.monitor.registered if r.parent == component.urn]
+        assert sorted(
+            r.typ.split(":", 1)[1] if r.typ.startswith("pulumi-python") else r.typ for r in children
+        ) == sorted(t if t.startswith("kubernetes") else f"dynamic/{t}" for t in CHILD_TYPES)
+    groups = harness.of_type("guacamole:ConnectionGroup")
+    assert sorted(g.inputs["group_name"] for g in groups) == ["ws-one", "ws-two"]
+    assert all("::pulumi:pulumi:Stack::" in g.parent for g in groups)
+
+
+def test_kubernetes_names_match_the_legacy_operator(harness: PulumiHarness):
+    _declare(harness, manifest("ann", workspace="test-workspace", username="jovyan"))
+    name = "1650b50f8d495d69a1ddc8453da48e53"
+    deployment = harness.one("apps/v1:Deployment", name)
+    assert deployment.inputs["metadata"]["name"] == name
+    assert deployment.inputs["metadata"]["namespace"] == "guacamole"
+    assert harness.one("core/v1:Service", f"{name}-service").inputs["metadata"]["name"] == (
+        f"client-{name}"
+    )
+    assert harness.one("core/v1:Secret", f"{name}-vnc").inputs["metadata"]["name"] == (
+        f"client-{name}-vnc"
+    )
+    user = harness.one("guacamole:User", f"{name}-guacamole-user")
+    assert user.inputs["username"] == "test-workspace@jovyan"
+    assert user.inputs.get("password") is None
+    connection = harness.one("guacamole:Connection", f"{name}-guacamole-connection")
+    assert connection.inputs["connection_name"] == "jovyan"
+    assert connection.inputs["hostname"] == f"client-{name}.guacamole.svc.cluster.local"
+    assert connection.inputs["port"] == 5900
+
+
+def test_password_and_hostname_reach_both_sides(harness: PulumiHarness):
+    _declare(harness, manifest("ann"))
+    name = _name("default-generic-workspace", "jane.doe@example.org")
+    password = harness.one("awms:GeneratedPassword", f"{name}-vnc-password")
+    assert "password" in password.additional_secret_outputs
+    secret = harness.one("core/v1:Secret", f"{name}-vnc")
+    connection = harness.one("guacamole:Connection", f"{name}-guacamole-connection")
+    string_data = secret.inputs["stringData"]
+    assert is_secret(string_data)
+    assert is_secret(connection.inputs["password"])
+    generated = f"generated-{name}-vnc-password"
+    assert unsecret(string_data) == {"password": generated}
+    assert unsecret(connection.inputs["password"]) == generated
+
+    container = harness.one("apps/v1:Deployment", name).inputs["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert {
+        "name": "VNC_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": f"client-{name}-vnc", "key": "password"}},
+    } in container["env"]
+
+    service = harness.one("core/v1:Service", f"{name}-service").inputs["metadata"]
+    assert connection.inputs["hostname"] == (
+        f"{service['name']}.{service['namespace']}.svc.cluster.local"
+    )
+    assert harness.one("core/v1:Service", f"{name}-service").urn in connection.dependencies
+
+
+def test_connection_joins_the_workspace_group_and_the_user(harness: PulumiHarness):
+    _declare(harness, manifest("ann"), manifest("bob", username="bob@x.org"))
+    (group,) = harness.of_type("guacamole:ConnectionGroup")
+    connections = harness.of_type("guacamole:Connection")
+    assert len(connections) == 2
+    group_id = harness.monitor.resources[group.urn].state["group_id"]
+    for connection in connections:
+        assert connection.inputs["group_id"] == group_id
+        assert group.urn in connection.dependencies
+        user_name = connection.name.replace("-guacamole-connection", "-guacamole-user")
+        user = harness.one("guacamole:User", user_name)
+        assert (
+            connection.inputs["entity_id"] == harness.monitor.resources[user.urn].state["entity_id"]
+        )
+        assert connection.inputs["disable_copy"] is True
+        assert connection.inputs["disable_paste"] is True
+
+
+def test_malformed_and_expired_bindings_are_skipped_with_a_message(harness: PulumiHarness):
+    declared = _declare(
+        harness,
+        manifest("good"),
+        manifest("bad", namespace="team-x", workspace=...),
+        manifest("old", username="old@x.org", expires="2025-05-31"),
+        manifest("claims", username=..., claims=[{"name": "g", "operator": "IN", "value": "a"}]),
+    )
+    assert [c.name for c in harness.of_type(WORKSPACE_TYPE)] == [
+        _name("default-generic-workspace", "jane.doe@example.org")
+    ]
+    errors = harness.log.messages(logging.ERROR)
+    assert any("team-x/bad" in m and "spec.workspace" in m for m in errors)
+    assert any(
+        "jupyterhub/claims" in m and "claims-only bindings are not supported" in m for m in errors
+    )
+    warnings = harness.log.messages(logging.WARNING)
+    assert any("jupyterhub/old" in m and "expired on 2025-05-31" in m for m in warnings)
+    outputs = declared.outputs()
+    assert outputs["summary"] == {
+        "bindingsRead": 4,
+        "provisioned": 1,
+        "workspaces": 1,
+        "skipped": 2,
+        "expired": 1,
+    }
+    assert set(outputs["workspaces"]) == {"jupyterhub/good"}
+    assert {p["kind"] for p in outputs["problems"]} == {"invalid", "expired"}
+
+    statuses = {r.name: r.inputs["status"] for r in harness.of_type("awms:BindingStatus")}
+    assert statuses["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
+    assert statuses["team-x/bad"] == {"statusText": "INVALID: spec.workspace: is required"}
+    assert statuses["jupyterhub/claims"]["statusText"].startswith("INVALID: spec.claims: ")
+    assert statuses["jupyterhub/good"]["statusText"] == "READY"
+
+
+def test_duplicates_collapse_and_both_bindings_get_the_status(harness: PulumiHarness):
+    _declare(
+        harness,
+        manifest("first", namespace="team-a", replicas=0),
+        manifest("second", namespace="team-b", replicas=1),
+    )
+    (component,) = harness.of_type(WORKSPACE_TYPE)
+    name = component.name
+    assert harness.one("apps/v1:Deployment", name).inputs["spec"]["replicas"] == 1
+    duplicate_warnings = [m for m in harness.log.messages(logging.WARNING) if "share one" in m]
+    assert len(duplicate_warnings) == 1
+    assert "team-a/first" in duplicate_warnings[0] and "team-b/second" in duplicate_warnings[0]
+    statuses = {r.name: r for r in harness.of_type("awms:BindingStatus")}
+    assert set(statuses) == {"team-a/first", "team-b/second"}
+    deployment_urn = harness.one("apps/v1:Deployment", name).urn
+    for status in statuses.values():
+        assert status.inputs["status"] == {
+            "statusText": "READY",
+            "deploymentName": name,
+            "replicas": 1,
+        }
+        assert deployment_urn in status.dependencies
+        assert harness.one("guacamole:Connection", f"{name}-guacamole-connection").urn in (
+            status.dependencies
+        )
+    assert statuses["team-a/first"].inputs["bindingNamespace"] == "team-a"
+    assert statuses["team-b/second"].inputs["bindingName"] == "second"
+
+
+def test_stack_outputs_name_every_binding(harness: PulumiHarness):
+    declared = _declare(harness, manifest("a"), manifest("b", username="bob@x.org"))
+    outputs = declared.outputs()
+    name = _name("default-generic-workspace", "bob@x.org")
+    entry = outputs["workspaces"]["jupyterhub/b"]
+    assert entry["deploymentName"] == name
+    assert entry["hostname"] == f"client-{name}.guacamole.svc.cluster.local"
+    connection_ids: list[Any] = []
+    harness.run(lambda: entry["connectionId"].apply(connection_ids.append))
+    connection = harness.one("guacamole:Connection", f"{name}-guacamole-connection")
+    assert connection_ids == [harness.monitor.resources[connection.urn].state["connection_id"]]
+
+
+def test_a_source_that_cannot_be_read_fails_the_run(harness: PulumiHarness):
+    settings = settings_from_values({})
+    with pytest.raises(BindingSourceError):
+        harness.run(lambda: declare(settings, BrokenSource(), today=TODAY))
+    assert harness.monitor.registered == []
+
+
+def test_config_overrides_change_the_pod_spec(harness: PulumiHarness):
+    settings = settings_from_values(
+        {
+            "namespace": "browsers",
+            "image": "registry.example/vnc:2",
+            "browserUrl": "https://jupyter.example",
+            "firefoxPolicyConfigMap": "",
+            "enterpriseCaConfigMap": "corp-ca",
+            "resources": {"limits": {"memory": "3Gi"}},
+            "podSecurity": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": ""},
+            "awaitDeployments": True,
+            "disableCopy": False,
+        }
+    )
+    _declare(harness, manifest("a"), settings=settings)
+    name = _name("default-generic-workspace", "jane.doe@example.org")
+    deployment = harness.one("apps/v1:Deployment", name).inputs
+    assert deployment["metadata"]["namespace"] == "browsers"
+    assert "pulumi.com/skipAwait" not in deployment["metadata"]["annotations"]
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == "registry.example/vnc:2"
+    assert container["env"][0] == {"name": "BROWSER_URL", "value": "https://jupyter.example"}
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "512Mi"},
+        "limits": {"memory": "3Gi"},
+    }
+    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000}
+    assert pod["volumes"] == [{"name": "guacamole-certificates", "configMap": {"name": "corp-ca"}}]
+    connection = harness.one("guacamole:Connection", f"{name}-guacamole-connection").inputs
+    assert connection["hostname"] == f"client-{name}.browsers.svc.cluster.local"
+    assert connection["disable_copy"] is False
+
+
+def test_network_policy_and_status_writing_can_be_switched_off(harness: PulumiHarness):
+    settings = settings_from_values(
+        {"networkPolicy": {"enabled": False}, "writeBindingStatus": False}
+    )
+    _declare(harness, manifest("a"), settings=settings)
+    assert harness.of_type("NetworkPolicy") == []
+    assert harness.of_type("awms:BindingStatus") == []
+    assert len(harness.of_type("apps/v1:Deployment")) == 1
+
+
+def test_kubernetes_objects_use_one_explicit_provider(harness: PulumiHarness):
+    settings = settings_from_values({"kubeconfig": "/etc/awms/kubeconfig"})
+    _declare(harness, manifest("a"), settings=settings)
+    (provider,) = harness.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "/etc/awms/kubeconfig"
+    kinds = ("apps/v1:Deployment", "core/v1:Service", "core/v1:Secret", "NetworkPolicy")
+    resources = [r for kind in kinds for r in harness.of_type(kind)]
+    assert len(resources) == 4
+    for resource in resources:
+        assert resource.provider.startswith(provider.urn + "::"), resource.name
+
+
+def test_empty_egress_is_warned_about(harness: PulumiHarness):
+    _declare(harness, manifest("a"))
+    assert any("networkPolicy.egress is empty" in m for m in harness.log.messages(logging.WARNING))
