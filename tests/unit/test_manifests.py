@@ -1,0 +1,182 @@
+"""The Kubernetes objects, pinned field by field where the legacy operator fixed them (1.6)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from components.bindings import Binding
+from components.manifests import (
+    deployment_args,
+    network_policy_args,
+    service_args,
+    vnc_secret_args,
+)
+from components.planning import WorkspacePlan
+from components.settings import settings_from_values
+
+NAME = "1650b50f8d495d69a1ddc8453da48e53"
+PLAN = WorkspacePlan(
+    "test-workspace",
+    "jovyan",
+    (Binding("jupyterhub", "b", "test-workspace", "jovyan", date(2099, 1, 1), replicas=1),),
+)
+DEFAULTS = settings_from_values({})
+
+
+def test_deployment_identity_is_the_legacy_one():
+    args = deployment_args(PLAN, DEFAULTS)
+    assert args["metadata"] == {
+        "name": NAME,
+        "namespace": "guacamole",
+        "labels": {"xlscsde.nhs.uk/purpose": "workspace-client"},
+        "annotations": {"pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true"},
+    }
+    spec = args["spec"]
+    assert spec["replicas"] == 1
+    assert spec["selector"] == {"match_labels": {"xlscsde.nhs.uk/deployment-name": NAME}}
+    assert spec["template"]["metadata"] == {
+        "labels": {"xlscsde.nhs.uk/deployment-name": NAME},
+        "annotations": {
+            "xlscsde.nhs.uk/workspace": "test-workspace",
+            "xlscsde.nhs.uk/username": "jovyan",
+        },
+    }
+
+
+def test_pod_spec_defaults():
+    pod = deployment_args(PLAN, DEFAULTS)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["name"] == NAME
+    assert container["image"] == "lscsde/analytics-vnc-client:0.1.5"
+    assert container["ports"] == [{"container_port": 5900}]
+    assert container["env"] == [
+        {
+            "name": "VNC_PASSWORD",
+            "value_from": {"secret_key_ref": {"name": f"client-{NAME}-vnc", "key": "password"}},
+        }
+    ]
+    assert container["volume_mounts"] == [
+        {
+            "name": "guacamole-certificates",
+            "mount_path": "/usr/lib/firefox/distribution/certs",
+            "read_only": True,
+        },
+        {
+            "name": "firefox-config",
+            "mount_path": "/usr/lib/firefox/distribution",
+            "read_only": True,
+        },
+    ]
+    assert pod["volumes"] == [
+        {
+            "name": "guacamole-certificates",
+            "config_map": {"name": "xlscsde-enterprise-certificate"},
+        },
+        {"name": "firefox-config", "config_map": {"name": "firefox-config"}},
+    ]
+    assert container["security_context"] == {
+        "allow_privilege_escalation": False,
+        "read_only_root_filesystem": False,
+        "capabilities": {"drop": ["ALL"], "add": []},
+    }
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "512Mi"},
+        "limits": {"cpu": "1", "memory": "2Gi"},
+    }
+    assert pod["security_context"] == {"seccomp_profile": {"type": "RuntimeDefault"}}
+    assert pod["automount_service_account_token"] is False
+    assert pod["enable_service_links"] is False
+
+
+def test_no_config_maps_means_no_volumes():
+    settings = settings_from_values({"firefoxPolicyConfigMap": "", "enterpriseCaConfigMap": ""})
+    pod = deployment_args(PLAN, settings)["spec"]["template"]["spec"]
+    assert "volumes" not in pod
+    assert "volume_mounts" not in pod["containers"][0]
+
+
+def test_service_is_the_legacy_headless_service():
+    assert service_args(PLAN, DEFAULTS) == {
+        "metadata": {
+            "name": f"client-{NAME}",
+            "namespace": "guacamole",
+            "labels": {"xlscsde.nhs.uk/purpose": "workspace-client"},
+            "annotations": {
+                "xlscsde.nhs.uk/workspace": "test-workspace",
+                "xlscsde.nhs.uk/username": "jovyan",
+                "pulumi.com/patchForce": "true",
+            },
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "cluster_ip": "None",
+            "selector": {"xlscsde.nhs.uk/deployment-name": NAME},
+            "ports": [{"port": 5900, "target_port": 5900}],
+        },
+    }
+
+
+def test_secret_holds_the_password_under_the_key_the_pod_reads():
+    args = vnc_secret_args(PLAN, DEFAULTS, "s3cret")
+    assert args["metadata"]["name"] == f"client-{NAME}-vnc"
+    assert args["type"] == "Opaque"
+    assert args["string_data"] == {"password": "s3cret"}
+
+
+def test_network_policy_admits_only_guacd_and_dns_by_default():
+    spec = network_policy_args(PLAN, DEFAULTS)["spec"]
+    assert spec["pod_selector"] == {"match_labels": {"xlscsde.nhs.uk/deployment-name": NAME}}
+    assert spec["policy_types"] == ["Ingress", "Egress"]
+    assert spec["ingress"] == [
+        {
+            "from_": [
+                {
+                    "namespace_selector": {
+                        "match_labels": {"kubernetes.io/metadata.name": "guacamole"}
+                    },
+                    "pod_selector": {"match_labels": {}},
+                }
+            ],
+            "ports": [{"port": 5900, "protocol": "TCP"}],
+        }
+    ]
+    assert spec["egress"] == [
+        {
+            "to": [
+                {
+                    "namespace_selector": {
+                        "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
+                    },
+                    "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        }
+    ]
+
+
+def test_network_policy_egress_destinations_and_guacd_labels():
+    settings = settings_from_values(
+        {
+            "networkPolicy": {
+                "guacdNamespace": "guacd",
+                "guacdPodLabels": {"app.kubernetes.io/component": "daemon"},
+                "egress": [
+                    {"cidr": "10.0.0.0/8", "except": ["10.9.0.0/16"], "ports": [443]},
+                    {"namespaceSelector": {"team": "hub"}},
+                ],
+            }
+        }
+    )
+    spec = network_policy_args(PLAN, settings)["spec"]
+    assert spec["ingress"][0]["from_"][0] == {
+        "namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "guacd"}},
+        "pod_selector": {"match_labels": {"app.kubernetes.io/component": "daemon"}},
+    }
+    assert spec["egress"][1:] == [
+        {
+            "to": [{"ip_block": {"cidr": "10.0.0.0/8", "except_": ["10.9.0.0/16"]}}],
+            "ports": [{"port": 443, "protocol": "TCP"}],
+        },
+        {"to": [{"namespace_selector": {"match_labels": {"team": "hub"}}}]},
+    ]
