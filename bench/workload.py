@@ -1,0 +1,93 @@
+"""The benchmark's input: N AnalyticsWorkspaceBinding objects in the bindings namespace.
+
+Bindings are spread over workspaces ``BINDINGS_PER_WORKSPACE`` at a time (an SDE has far fewer
+workspaces than users), so the per-workspace connection group is exercised the way it is in
+production. Writing the bindings is set-up, done outside every measured step, through the
+kubernetes client (one POST per binding) rather than ``kubectl`` so 1,000 of them take seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+BINDINGS_PER_WORKSPACE = 10
+EXPIRES = "2099-12-31"
+PREFIX = "bench"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """N bindings in ``namespace``; the first one is the one the "change one" step scales."""
+
+    size: int
+    namespace: str
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{PREFIX}-{index:05d}" for index in range(self.size)]
+
+    @property
+    def changed(self) -> str:
+        """The binding whose ``spec.replicas`` goes 0 -> 1 in the "change one" step."""
+        return self.names[0]
+
+    def manifest(self, index: int, replicas: int = 0) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": f"{PREFIX}-{index:05d}", "namespace": self.namespace},
+            "spec": {
+                "workspace": f"{PREFIX}-ws-{index // BINDINGS_PER_WORKSPACE:04d}",
+                "username": f"user-{index:05d}@example.org",
+                "expires": EXPIRES,
+                "replicas": replicas,
+            },
+        }
+
+    def manifests(self) -> list[dict[str, Any]]:
+        return [self.manifest(index) for index in range(self.size)]
+
+    @property
+    def workspaces(self) -> int:
+        return -(-self.size // BINDINGS_PER_WORKSPACE)
+
+
+class BindingWriter:
+    """Creates, rescales and removes the workload's bindings (set-up, never measured)."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = client.CustomObjectsApi(api)
+
+    def create(self, workload: Workload) -> None:
+        for body in workload.manifests():
+            self._api.create_namespaced_custom_object(
+                GROUP, VERSION, workload.namespace, PLURAL, body
+            )
+
+    def set_replicas(self, workload: Workload, name: str, replicas: int) -> None:
+        self._api.patch_namespaced_custom_object(
+            GROUP, VERSION, workload.namespace, PLURAL, name, {"spec": {"replicas": replicas}}
+        )
+
+    def delete_all(self, namespace: str, names: Iterable[str] | None = None) -> None:
+        """Remove the named bindings (default: every benchmark binding in ``namespace``)."""
+        if names is None:
+            listed = self._api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+            names = [
+                item["metadata"]["name"]
+                for item in listed.get("items", [])
+                if item["metadata"]["name"].startswith(f"{PREFIX}-")
+            ]
+        for name in names:
+            try:
+                self._api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
