@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from components.bindings import Binding, InvalidBinding, parse_binding
 from tests.unit.factories import manifest
@@ -137,3 +140,33 @@ def test_expiry_is_inclusive():
     assert isinstance(parsed, Binding)
     assert not parsed.is_expired(date(2025, 3, 1))
     assert parsed.is_expired(date(2025, 3, 2))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.dates(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+_field_values = st.one_of(_json, st.sampled_from(["ws", "a@b", "2030-01-01", 0, -1, "x" * 200]))
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["workspace", "username", "expires", "replicas", "claims", "comments"]),
+        _field_values,
+    ),
+    st.one_of(_json, st.fixed_dictionaries({"name": _json, "namespace": _json})),
+)
+def test_parsing_never_raises(spec: dict[str, Any], metadata: Any):
+    body = {
+        "apiVersion": "xlscsde.nhs.uk/v1",
+        "kind": "AnalyticsWorkspaceBinding",
+        "metadata": metadata,
+        "spec": spec,
+    }
+    parsed = parse_binding(body, origin="fuzz")
+    assert isinstance(parsed, Binding | InvalidBinding)
+    if isinstance(parsed, InvalidBinding):
+        assert parsed.message.startswith("binding ")

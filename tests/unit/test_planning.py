@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from components import naming
 from components.bindings import Binding, InvalidBinding, parse_binding
 from components.planning import Plan, ProblemKind, Severity, plan_workspaces
@@ -139,3 +142,29 @@ def test_invalid_entries_pass_through_in_key_order():
     assert [b.key for b in plan.invalid] == ["file.yaml#3", "ns/b"]
     assert plan.workspaces == ()
     assert plan.bindings_read == 2
+
+
+_names = st.sampled_from(["a", "b", "c"])
+_bindings = st.builds(
+    Binding,
+    namespace=st.sampled_from(["ns1", "ns2"]),
+    name=_names,
+    workspace=st.sampled_from(["ws-one", "ws-two"]),
+    username=st.sampled_from(["ann@x.org", "bob@x.org"]),
+    expires=st.dates(min_value=date(2025, 5, 25), max_value=date(2025, 6, 7)),
+    replicas=st.integers(min_value=0, max_value=3),
+)
+
+
+@given(st.lists(_bindings, max_size=12))
+def test_planning_accounts_for_every_binding(bindings: list[Binding]):
+    plan = plan_workspaces(bindings, TODAY)
+    assert plan.bindings_read == len(bindings)
+    planned = [key for workspace in plan.workspaces for key in workspace.binding_keys]
+    assert len(planned) == len(set(planned))
+    identities = [(p.workspace, p.username) for p in plan.workspaces]
+    assert len(identities) == len(set(identities))
+    for workspace in plan.workspaces:
+        assert all(not b.is_expired(TODAY) for b in workspace.bindings)
+        assert workspace.replicas == max(b.replicas for b in workspace.bindings)
+    assert all(b.is_expired(TODAY) for b in plan.expired)
