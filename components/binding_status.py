@@ -6,7 +6,7 @@ What is written (a JSON merge patch of ``.status``; other status fields are left
   ``spec.replicas``, so ``kubectl get awsb`` and the ``/scale`` subresource show it; the legacy
   operator never filled it);
 * expired: ``statusText: EXPIRED``, ``replicas: 0`` (its browser objects are being removed);
-* invalid but addressable: ``statusText: INVALID: <field>: <reason>``.
+* invalid but addressable: ``statusText: INVALID: <field>: <reason>``, ``replicas: 0``.
 
 Deleting the resource (binding removed from the source, or ``writeBindingStatus`` turned off)
 leaves the binding untouched: either it no longer exists, or the status was accurate when written.
@@ -63,7 +63,7 @@ def invalid_status(field: str, reason: str) -> dict[str, Any]:
     text = f"{INVALID_PREFIX}{field}: {reason}" if field else f"{INVALID_PREFIX}{reason}"
     if len(text) > STATUS_TEXT_MAX:
         text = text[: STATUS_TEXT_MAX - 3] + "..."
-    return {"statusText": text}
+    return {"statusText": text, "replicas": 0}
 
 
 def normalise_status(status: Mapping[str, Any]) -> dict[str, Any]:

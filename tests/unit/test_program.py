@@ -181,7 +181,10 @@ def test_malformed_and_expired_bindings_are_skipped_with_a_message(harness: Pulu
 
     statuses = {r.name: r.inputs["status"] for r in harness.of_type("awms:BindingStatus")}
     assert statuses["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
-    assert statuses["team-x/bad"] == {"statusText": "INVALID: spec.workspace: is required"}
+    assert statuses["team-x/bad"] == {
+        "statusText": "INVALID: spec.workspace: is required",
+        "replicas": 0,
+    }
     assert statuses["jupyterhub/claims"]["statusText"].startswith("INVALID: spec.claims: ")
     assert statuses["jupyterhub/good"]["statusText"] == "READY"
 
