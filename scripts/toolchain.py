@@ -45,6 +45,10 @@ LANGUAGE_HOST_VERSION = "3.163.0"
 KUBERNETES_PROVIDER_VERSION = "4.25.0"
 KUBERNETES_PROVIDER_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4"
 KUBERNETES_PROVIDER_PSEUDO = "v4.0.0-20260115033456-f47bc2d6f199"
+# The newest minor whose staging modules are all served by the module proxy.
+KUBERNETES_VERSION = "1.35.4"
+ETCD_VERSION = "3.6.11"
+ETCD_GIT_SHA = "ec166e2"  # the server/v3.6.11 tag commit, as etcd's own build stamps it
 
 
 def cache_root() -> Path:
@@ -119,7 +123,8 @@ def prepare_kubernetes_provider(build_dir: Path) -> None:
     dest = build_dir / "src" / "provider"
     copy_module(KUBERNETES_PROVIDER_MODULE, KUBERNETES_PROVIDER_PSEUDO, dest)
     cmd_dir = dest / "cmd" / "pulumi-resource-kubernetes"
-    with_version(cmd_dir / "schema.json", cmd_dir / "schema-embed.json", KUBERNETES_PROVIDER_VERSION)
+    version = KUBERNETES_PROVIDER_VERSION
+    with_version(cmd_dir / "schema.json", cmd_dir / "schema-embed.json", version)
     with_version(cmd_dir / "terraform-mapping.json", cmd_dir / "terraform-mapping-embed.json", None)
 
 
@@ -172,9 +177,11 @@ def kube_ldflags(version: str) -> tuple[str, ...]:
         "gitVersion": f"v{version}",
         "gitMajor": major,
         "gitMinor": minor,
-        "gitCommit": "0000000000000000000000000000000000000000",
-        "gitTreeState": "clean",
-        "buildDate": "1970-01-01T00:00:00Z",
+        # Module zips carry no commit id; "archive" is upstream's tree state for source archives.
+        "gitCommit": "",
+        "gitTreeState": "archive",
+        # Fixed so that the same inputs give the same binary.
+        "buildDate": "2026-01-01T00:00:00Z",
     }
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         flags += [f"-X {package}.{key}={value}" for key, value in values.items()]
@@ -220,15 +227,36 @@ TOOLS: tuple[GoTool, ...] = (
         prepare=prepare_kubernetes_provider,
         plugin=Plugin("resource", "kubernetes", KUBERNETES_PROVIDER_VERSION),
     ),
+    GoTool(
+        name="kubernetes",
+        version=KUBERNETES_VERSION,
+        binaries={
+            "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+            "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+        },
+        ldflags=kube_ldflags(KUBERNETES_VERSION),
+        tags="selinux,notest,grpcnotrace",
+    ),
+    GoTool(
+        name="etcd",
+        version=ETCD_VERSION,
+        binaries={"etcd": "go.etcd.io/etcd/server/v3"},
+        ldflags=(f"-X go.etcd.io/etcd/api/v3/version.GitSHA={ETCD_GIT_SHA}",),
+    ),
 )
 
 
 def toolset_key() -> str:
     """The cache directory name: readable versions plus a digest of every wrapper."""
-    versions = "_".join(f"{tool.name}-{tool.version}" for tool in TOOLS)
+    labels = {
+        "pulumi-cli": "pulumi",
+        "pulumi-language-python": "pyhost",
+        "kubernetes-provider": "k8sprovider",
+        "kubernetes": "kube",
+    }
+    versions = "_".join(f"{labels.get(t.name, t.name)}-{t.version}" for t in TOOLS)
     digest = hashlib.sha256("".join(t.fingerprint() for t in TOOLS).encode()).hexdigest()[:8]
-    readable = versions.replace("pulumi-", "").replace("-provider", "")
-    return f"{readable}_{digest}"
+    return f"{versions}_{digest}"
 
 
 def toolset_dir() -> Path:
@@ -243,36 +271,59 @@ def pulumi_home() -> Path:
     return toolset_dir() / "pulumi-home"
 
 
+def tool_dir(tool: GoTool) -> Path:
+    """Each tool's own output, keyed by its fingerprint, so a bump rebuilds only that tool."""
+    return cache_root() / "builds" / f"{tool.name}-{tool.version}-{tool.fingerprint()}"
+
+
 def stamp_path(tool: GoTool) -> Path:
     return toolset_dir() / "stamps" / f"{tool.name}-{tool.fingerprint()}"
+
+
+def link_into(source: Path, target: Path) -> None:
+    """Hard-link (or copy) a built file into the toolset: the CLI finds its bundled language
+    host next to its own resolved path, so symlinks into per-tool dirs would not do."""
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def build(tool: GoTool) -> None:
     """Build one wrapper's binaries into the toolset, unless its stamp says they are there."""
     stamp = stamp_path(tool)
-    if stamp.exists() and all((bin_dir() / b).exists() for b in tool.binaries):
+    if stamp.exists():
         log(f"{tool.name} {tool.version}: cached")
         return
     started = time.monotonic()
-    build_dir = cache_root() / "build" / f"{tool.name}-{tool.fingerprint()}"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("go.mod", "go.sum", "tools.go"):
-        shutil.copy2(tool.wrapper / name, build_dir / name)
-    if tool.prepare is not None:
-        tool.prepare(build_dir)
+    out_dir = tool_dir(tool) / "bin"
+    done = tool_dir(tool) / "complete"
+    if not done.exists():
+        build_dir = cache_root() / "build" / f"{tool.name}-{tool.fingerprint()}"
+        build_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("go.mod", "go.sum", "tools.go"):
+            shutil.copy2(tool.wrapper / name, build_dir / name)
+        if tool.prepare is not None:
+            tool.prepare(build_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        env = go_env()
+        for output, package in tool.binaries.items():
+            cmd = ["go", "build", "-trimpath", "-o", str(out_dir / output)]
+            if tool.tags:
+                cmd += ["-tags", tool.tags]
+            if tool.ldflags:
+                cmd += ["-ldflags", " ".join(("-s", "-w", *tool.ldflags))]
+            run([*cmd, package], cwd=build_dir, env=env)
+        for output, source in tool.extra_files.items():
+            shutil.copy2(source, out_dir / output)
+            (out_dir / output).chmod(0o755)
+        shutil.rmtree(build_dir, ignore_errors=True)
+        done.write_text(datetime.now(UTC).isoformat())
     bin_dir().mkdir(parents=True, exist_ok=True)
-    env = go_env()
-    for output, package in tool.binaries.items():
-        cmd = ["go", "build", "-trimpath", "-o", str(bin_dir() / output)]
-        if tool.tags:
-            cmd += ["-tags", tool.tags]
-        if tool.ldflags:
-            cmd += ["-ldflags", " ".join(("-s", "-w", *tool.ldflags))]
-        run([*cmd, package], cwd=build_dir, env=env)
-    for output, source in tool.extra_files.items():
-        target = bin_dir() / output
-        shutil.copy2(source, target)
-        target.chmod(0o755)
+    for built in out_dir.iterdir():
+        link_into(built, bin_dir() / built.name)
     if tool.plugin is not None:
         install_plugin(tool)
     stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -283,7 +334,7 @@ def build(tool: GoTool) -> None:
 def install_plugin(tool: GoTool) -> None:
     """Register a provider binary in PULUMI_HOME so the CLI never tries to fetch it."""
     assert tool.plugin is not None
-    binary = bin_dir() / next(iter(tool.binaries))
+    binary = tool_dir(tool) / "bin" / next(iter(tool.binaries))
     cli = bin_dir() / "pulumi"
     if not cli.exists():
         raise SystemExit("toolchain: the Pulumi CLI must be built before provider plugins")
@@ -297,7 +348,7 @@ def install_plugin(tool: GoTool) -> None:
         env={**os.environ, **tool_env()},
     )
     # The plugin cache holds its own copy; keep providers off PATH so only that copy is used.
-    binary.unlink()
+    (bin_dir() / binary.name).unlink(missing_ok=True)
 
 
 def tool_env() -> dict[str, str]:
@@ -365,7 +416,9 @@ def cmd_tidy(name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     install = sub.add_parser("install", help="build missing tools")
     install.add_argument("names", nargs="*")
