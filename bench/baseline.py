@@ -46,6 +46,8 @@ class Actions:
     delete: list[str] = field(default_factory=list)
     delete_rows: list[tuple[int | None, int | None]] = field(default_factory=list)
     delete_groups: list[int] = field(default_factory=list)
+    kube_state: KubeState | None = None
+    rows: Rows | None = None
 
     @property
     def count(self) -> int:
@@ -141,7 +143,7 @@ class Baseline:
         state = self._kube.read(self._bindings_namespace)
         with connections.get() as conn:
             rows = baseline_sql.read_rows(conn)
-        actions = Actions()
+        actions = Actions(kube_state=state, rows=rows)
         wanted_groups = sorted({p.workspace for p in desired})
         actions.groups = [g for g in wanted_groups if g not in rows.groups]
         wanted_names = {p.deployment_name for p in desired}
@@ -166,7 +168,8 @@ class Baseline:
             actions.create.append(plan)
             return
         if state.deployments[name] != plan.replicas:
-            actions.scale.append(plan)
+            actions.scale.append(plan)  # writes the status too
+            return
         wanted = normalise_status(ready_status(name, plan.replicas))
         if any(
             {k: state.statuses.get(b.key, {}).get(k) for k in wanted} != wanted
@@ -198,12 +201,12 @@ class Baseline:
 
     # -- applying ------------------------------------------------------------------------------
     def _apply(self, connections: _Connections, actions: Actions) -> None:
-        group_ids: dict[str, int] = {}
+        assert actions.rows is not None and actions.kube_state is not None
+        state = actions.kube_state
+        group_ids = dict(actions.rows.groups)
         with connections.get() as conn:
             for group in actions.groups:
                 group_ids[group] = baseline_sql.create_group(conn, group)
-            group_ids.update(baseline_sql.read_rows(conn).groups if actions.create else {})
-        state = self._kube.read(self._bindings_namespace) if actions.delete else None
 
         def create(plan: WorkspacePlan) -> None:
             self._create(connections, plan, group_ids[plan.workspace])
@@ -213,7 +216,6 @@ class Baseline:
             self._kube.write_status(plan)
 
         def delete(name: str) -> None:
-            assert state is not None
             self._kube.delete(name, state)
 
         def delete_rows(ids: tuple[int | None, int | None]) -> None:

@@ -76,6 +76,14 @@ class BindingWriter:
             GROUP, VERSION, workload.namespace, PLURAL, name, {"spec": {"replicas": replicas}}
         )
 
+    def reset(self, workload: Workload) -> None:
+        """Back to the starting point: the changed binding at 0 replicas, no status anywhere."""
+        self.set_replicas(workload, workload.changed, 0)
+        for name in workload.names:
+            self._api.patch_namespaced_custom_object_status(
+                GROUP, VERSION, workload.namespace, PLURAL, name, {"status": None}
+            )
+
     def delete_all(self, namespace: str, names: Iterable[str] | None = None) -> None:
         """Remove the named bindings (default: every benchmark binding in ``namespace``)."""
         if names is None:

@@ -1,0 +1,125 @@
+"""The Pulumi program side of the benchmark: a private copy, a fresh stack, the CLI steps.
+
+Each step is one `pulumi` invocation exactly as a pipeline runs it (non-interactive, the file
+backend, secrets by passphrase), so its wall time includes what a user waits for: starting the
+language host and plugins, the engine, the providers and every state checkpoint. The program runs
+from a copy of the project (like the end-to-end tests) so the benchmark never writes a stack file
+into the checkout. ``up`` skips its own preview because ``preview`` is measured on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.environment import BROWSER_NAMESPACE, REPO, Sandbox
+from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
+
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
+PROGRAM_DIRS = ("components", "crds")
+PROJECT = "awms-browser-workspaces"
+STEP_TIMEOUT = 4 * 3600.0
+
+
+def copy_program(dest: Path) -> Path:
+    """A runnable copy of the program sharing the checkout's virtualenv, with no stack files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROGRAM_FILES:
+        shutil.copy2(REPO / name, dest / name)
+    for name in PROGRAM_DIRS:
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "stacks").mkdir(exist_ok=True)
+    venv = dest / ".venv"
+    if not venv.exists():
+        os.symlink(REPO / ".venv", venv)
+    return dest
+
+
+@dataclass
+class StateSize:
+    """The checkpoint the file backend rewrites after every resource operation."""
+
+    bytes_on_disk: int
+    resources: int
+
+    def as_json(self) -> dict[str, int]:
+        return {"bytes": self.bytes_on_disk, "resources": self.resources}
+
+
+class ProgramSide:
+    """One stack of the program on the sandbox, configured like production."""
+
+    def __init__(
+        self,
+        box: Sandbox,
+        project_dir: Path,
+        stack: str,
+        *,
+        bindings_namespace: str,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        env = box.env()
+        env["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
+        # The providers must get the DSN from secret stack config, as in production.
+        env.pop("AWMS_GUACAMOLE_DATABASE_URL", None)
+        env.update(extra_env or {})
+        self._box = box
+        self.stack = stack
+        self.last_preview_types: dict[str, int] = {}
+        self.cli = PulumiCli(project_dir, stack, env, timeout=STEP_TIMEOUT)
+        self.cli.init_stack()
+        self.cli.config_set("bindingsSource", "cluster")
+        self.cli.config_set("bindingsNamespace", bindings_namespace)
+        self.cli.config_set("namespace", BROWSER_NAMESPACE)
+        self.cli.config_set("kubeconfig", str(box.kube.kubeconfig))
+        self.cli.config_set("guacamoleDatabaseUrl", box.database_url, secret=True)
+
+    # -- steps (each returns the number of resources the engine changed) -----------------------
+    def up(self) -> int:
+        self.cli.run("up", "--yes", "--skip-preview")
+        return self.last_changes()
+
+    def preview(self) -> int:
+        result = self.cli.run("preview", "--json")
+        parsed: dict[str, Any] = json.loads(result.stdout)
+        types: dict[str, int] = {}
+        for urn in changed_urns(parsed):
+            kind = urn.split("::")[-2].rsplit("$", 1)[-1]
+            types[kind] = types.get(kind, 0) + 1
+        self.last_preview_types = types
+        return sum(change_summary(parsed).values())
+
+    def destroy(self) -> int:
+        self.cli.run("destroy", "--yes", "--skip-preview")
+        return self.last_changes()
+
+    # -- observations (outside the timed steps) --------------------------------------------------
+    def last_changes(self) -> int:
+        """Resources created, updated, deleted or replaced by the last update, from its history."""
+        return sum(self.last_change_summary().values())
+
+    def last_change_summary(self) -> dict[str, int]:
+        history = json.loads(self.cli.run("stack", "history", "--json").stdout or "[]")
+        if not history:
+            return {}
+        changes: dict[str, int] = history[0].get("resourceChanges") or {}
+        return {op: int(n) for op, n in changes.items() if op != "same" and int(n) > 0}
+
+    def state_size(self) -> StateSize:
+        backend = self._box.backend_dir / ".pulumi" / "stacks"
+        files = sorted(backend.glob(f"**/{self.stack}.json*"))
+        files = [f for f in files if not f.name.endswith(".bak")]
+        size = files[0].stat().st_size if files else 0
+        exported = self.cli.export_state()
+        resources = exported.get("deployment", {}).get("resources") or []
+        return StateSize(bytes_on_disk=size, resources=len(resources))
+
+    def remove(self) -> None:
+        """Forget the stack (after a destroy)."""
+        self.cli.run("stack", "rm", "--yes", "--force")
