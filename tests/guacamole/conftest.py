@@ -1,0 +1,107 @@
+"""Fixtures: one real PostgreSQL server per test session, a fresh Guacamole database per test.
+
+The server comes from ``sandbox.postgres.PostgresServer``. If the PostgreSQL binaries are missing
+the session fails with the error from ``find_pg_bin`` — these tests are never skipped.
+
+A template database holding the 1.5 schema is built once; each test gets a copy
+(``CREATE DATABASE … TEMPLATE``), which is much faster than applying the schema every time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic.config import Config
+
+from components.guacamole import apply_schema
+from components.guacamole.providers import (
+    ConnectionGroupProvider,
+    ConnectionProvider,
+    UserProvider,
+)
+from components.guacamole.settings import ENV_VAR, PROJECT_NAME
+from sandbox.postgres import PostgresServer
+
+from .helpers import Driver
+
+APP_ROLE = "guacamole_app"
+APP_PASSWORD = "app-pw-'quoted'@/:"  # exercises URL encoding of the DSN
+TEMPLATE_DB = "guac_template"
+
+_counter = itertools.count()
+
+
+@dataclass
+class GuacDb:
+    """A per-test Guacamole database."""
+
+    name: str
+    dsn: str
+    admin_dsn: str
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """An autocommit connection as the application role."""
+        return psycopg.connect(self.dsn, autocommit=True)
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit superuser connection to the ``postgres`` database."""
+        return psycopg.connect(self.admin_dsn, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """The session's PostgreSQL server (fails loudly if PostgreSQL is not installed)."""
+    workdir = Path(tempfile.mkdtemp(prefix="awms-pg-test-"))
+    server = PostgresServer(workdir)
+    try:
+        server.start()
+        template_dsn = server.create_database(TEMPLATE_DB, APP_PASSWORD, owner=APP_ROLE)
+        with psycopg.connect(template_dsn) as conn:
+            apply_schema(conn, "1.5")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def guac_db(pg_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[GuacDb]:
+    """A fresh database with the 1.5 schema; ``AWMS_GUACAMOLE_DATABASE_URL`` points at it."""
+    name = f"guac_t{next(_counter)}"
+    dsn = pg_server.create_database(name, APP_PASSWORD, owner=APP_ROLE, template=TEMPLATE_DB)
+    monkeypatch.setenv(ENV_VAR, dsn)
+    yield GuacDb(name=name, dsn=dsn, admin_dsn=pg_server.admin_dsn)
+    pg_server.drop_database(name, drop_owner=False)
+
+
+def configure_request(dsn: str | None) -> ConfigureRequest:
+    """A ConfigureRequest as the dynamic provider host builds it from the stack config."""
+    raw = {} if dsn is None else {f"{PROJECT_NAME}:guacamoleDatabaseUrl": dsn}
+    return ConfigureRequest(Config(raw_config=raw, project_name=PROJECT_NAME))
+
+
+@dataclass
+class Providers:
+    """The three providers, configured from stack config like the provider host does."""
+
+    group: Driver[ConnectionGroupProvider]
+    user: Driver[UserProvider]
+    connection: Driver[ConnectionProvider]
+
+
+@pytest.fixture
+def providers(guac_db: GuacDb) -> Providers:
+    """Providers configured with the test database's DSN through ``configure()``."""
+    group, user, connection = ConnectionGroupProvider(), UserProvider(), ConnectionProvider()
+    for provider in (group, user, connection):
+        provider.configure(configure_request(guac_db.dsn))
+    return Providers(Driver(group), Driver(user), Driver(connection))

@@ -1,0 +1,256 @@
+"""Test helpers: the legacy operator's writes, Guacamole's visibility walk, statement counts."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import psycopg
+from pulumi.dynamic import CheckResult, DiffResult, ResourceProvider
+
+from components.guacamole.providers import (
+    ConnectionGroupProvider,
+    ConnectionProvider,
+    UserProvider,
+)
+
+# The legacy operator ran a 64-character hex constant through base64.decodebytes: 48 bytes.
+LEGACY_HEX = "a" * 16 + "0123456789abcdef" * 3
+LEGACY_BYTES = base64.decodebytes(LEGACY_HEX.encode())
+
+
+def checked(provider: Any, news: dict[str, Any]) -> dict[str, Any]:
+    """Run check() like the engine does and insist that it passes."""
+    result = provider.check({}, news)
+    assert result.failures == [], [(f.property, f.reason) for f in result.failures]
+    inputs: dict[str, Any] = result.inputs
+    return inputs
+
+
+def scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
+    """The first column of the single row ``query`` returns."""
+    return one(conn, query, params)[0]
+
+
+def one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> tuple[Any, ...]:
+    """The single row ``query`` returns (fails the test if there is none)."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return tuple(row)
+
+
+@dataclass
+class Result:
+    """A provider result with non-optional fields (the SDK's types allow None)."""
+
+    id: str
+    outs: dict[str, Any]
+
+
+P = TypeVar("P", bound=ResourceProvider)
+
+
+class Driver(Generic[P]):
+    """Calls a provider the way the engine does and returns typed results."""
+
+    def __init__(self, provider: P) -> None:
+        self.provider = provider
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        return self.provider.check(olds, news)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return self.provider.diff(id_, olds, news)
+
+    def create(self, props: dict[str, Any]) -> Result:
+        result = self.provider.create(props)
+        return Result(result.id, dict(result.outs or {}))
+
+    def read(self, id_: str, props: dict[str, Any]) -> Result:
+        result = self.provider.read(id_, props)
+        return Result(result.id or "", dict(result.outs or {}))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> Result:
+        return Result(id_, dict(self.provider.update(id_, olds, news).outs or {}))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.provider.delete(id_, props)
+
+
+@dataclass
+class Binding:
+    """The three create results of one binding."""
+
+    group: Result
+    user: Result
+    connection: Result
+    connection_inputs: dict[str, Any]
+
+
+def create_binding(
+    group_provider: Driver[ConnectionGroupProvider],
+    user_provider: Driver[UserProvider],
+    connection_provider: Driver[ConnectionProvider],
+    *,
+    workspace: str,
+    username: str,
+    hostname: str = "client-0123.guacamole.svc.cluster.local",
+    vnc_password: str = "vnc-secret",  # noqa: S107 - test value
+    **connection_overrides: Any,
+) -> Binding:
+    """Create group + user + connection the way a BrowserWorkspace would (check, then create)."""
+    group = group_provider.create(checked(group_provider, {"group_name": workspace}))
+    user = user_provider.create(checked(user_provider, {"username": f"{workspace}@{username}"}))
+    connection_inputs = checked(
+        connection_provider,
+        {
+            # the engine delivers numbers as floats
+            "group_id": float(group.id),
+            "entity_id": float(user.id),
+            "connection_name": username,
+            "hostname": hostname,
+            "password": vnc_password,
+            "port": 5900.0,
+            **connection_overrides,
+        },
+    )
+    connection = connection_provider.create(connection_inputs)
+    return Binding(group, user, connection, connection_inputs)
+
+
+def legacy_operator_write(
+    conn: psycopg.Connection[Any],
+    workspace: str,
+    username: str,
+    hostname: str,
+    *,
+    group_id: int | None = None,
+) -> dict[str, int]:
+    """Write the rows exactly as the legacy operator's SQL does (select-then-insert, no locks)."""
+    with conn.transaction():
+        if group_id is None:
+            group_id = scalar(conn,
+                "INSERT INTO public.guacamole_connection_group (connection_group_name, type,"
+                " max_connections, max_connections_per_user, enable_session_affinity)"
+                " VALUES (%s, 'ORGANIZATIONAL', 1000, 1000, true) RETURNING connection_group_id",
+                (workspace,),
+            )
+        connection_id = scalar(conn,
+            "INSERT INTO public.guacamole_connection (parent_id, connection_name, protocol,"
+            " failover_only) VALUES (%s, %s, 'vnc', false) RETURNING connection_id",
+            (group_id, username),
+        )
+        entity_id = scalar(conn,
+            "INSERT INTO public.guacamole_entity (name, type) VALUES (%s, 'USER')"
+            " RETURNING entity_id",
+            (f"{workspace}@{username}",),
+        )
+        user_id = scalar(conn,
+            "INSERT INTO public.guacamole_user (entity_id, disabled, expired, password_hash,"
+            " password_salt, password_date) VALUES (%s, false, false, %s, %s, now())"
+            " RETURNING user_id",
+            (entity_id, LEGACY_BYTES, LEGACY_BYTES),
+        )
+        conn.execute(
+            "INSERT INTO public.guacamole_user_permission (affected_user_id, entity_id,"
+            ' "permission") VALUES (%s, %s, \'READ\')',
+            (user_id, entity_id),
+        )
+        conn.execute(
+            "INSERT INTO public.guacamole_connection_group_permission (connection_group_id,"
+            ' entity_id, "permission") VALUES (%s, %s, \'READ\')',
+            (group_id, entity_id),
+        )
+        for name, value in (
+            ("disable-copy", "true"),
+            ("disable-paste", "true"),
+            ("hostname", hostname),
+            ("password", "1234"),
+            ("port", "5900"),
+        ):
+            conn.execute(
+                "INSERT INTO public.guacamole_connection_parameter (connection_id,"
+                " parameter_name, parameter_value) VALUES (%s, %s, %s)",
+                (connection_id, name, value),
+            )
+        conn.execute(
+            "INSERT INTO public.guacamole_connection_permission (connection_id, entity_id,"
+            ' "permission") VALUES (%s, %s, \'READ\')',
+            (connection_id, entity_id),
+        )
+    return {
+        "group_id": group_id,
+        "connection_id": connection_id,
+        "entity_id": entity_id,
+        "user_id": user_id,
+    }
+
+
+def visible_connections(conn: psycopg.Connection[Any], username: str) -> list[tuple[int, str]]:
+    """Connections ``username`` sees in Guacamole's tree: walk from ROOT through READ groups.
+
+    Mirrors the extension: look the user up by name, then keep connections with READ whose
+    parent is ROOT or a group reachable from ROOT through groups that also have READ.
+    """
+    rows = conn.execute(
+        """
+        WITH RECURSIVE me AS (
+            SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = %(name)s
+        ), readable_groups AS (
+            SELECT g.connection_group_id
+            FROM guacamole_connection_group AS g
+            JOIN guacamole_connection_group_permission AS p
+              ON p.connection_group_id = g.connection_group_id AND p.permission = 'READ'
+            WHERE g.parent_id IS NULL AND p.entity_id IN (SELECT entity_id FROM me)
+            UNION
+            SELECT g.connection_group_id
+            FROM guacamole_connection_group AS g
+            JOIN readable_groups AS r ON g.parent_id = r.connection_group_id
+            JOIN guacamole_connection_group_permission AS p
+              ON p.connection_group_id = g.connection_group_id AND p.permission = 'READ'
+            WHERE p.entity_id IN (SELECT entity_id FROM me)
+        )
+        SELECT c.connection_id, c.connection_name
+        FROM guacamole_connection AS c
+        JOIN guacamole_connection_permission AS cp
+          ON cp.connection_id = c.connection_id AND cp.permission = 'READ'
+        WHERE cp.entity_id IN (SELECT entity_id FROM me)
+          AND (c.parent_id IS NULL
+               OR c.parent_id IN (SELECT connection_group_id FROM readable_groups))
+        ORDER BY c.connection_id
+        """,
+        {"name": username},
+    ).fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def reset_statement_stats(admin: psycopg.Connection[Any]) -> None:
+    """Zero pg_stat_statements (superuser connection)."""
+    admin.execute("SELECT pg_stat_statements_reset()")
+
+
+def statements_in(admin: psycopg.Connection[Any], dbname: str) -> dict[str, int]:
+    """Statement text → calls sent by clients to database ``dbname`` (pg_stat_statements).
+
+    Only top-level statements count: the foreign-key checks PostgreSQL runs internally are not
+    round trips.
+    """
+    rows = admin.execute(
+        "SELECT s.query, sum(s.calls)::int FROM pg_stat_statements AS s"
+        " JOIN pg_database AS d ON d.oid = s.dbid WHERE d.datname = %s AND s.toplevel"
+        " GROUP BY s.query",
+        (dbname,),
+    ).fetchall()
+    return {str(q): int(c) for q, c in rows}
+
+
+def total_calls(stats: dict[str, int]) -> int:
+    """Total statements executed."""
+    return sum(stats.values())
+
+
+def writes(stats: dict[str, int]) -> int:
+    """Statements that can modify data (INSERT/UPDATE/DELETE, also inside CTEs)."""
+    keywords = ("insert ", "update ", "delete ")
+    return sum(c for q, c in stats.items() if any(k in q.lower() for k in keywords))

@@ -1,0 +1,112 @@
+"""Resource classes under Pulumi's mock monitor: type tokens, secrets, typed outputs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import mocks, rpc
+
+from components.guacamole import (
+    GuacamoleConnection,
+    GuacamoleConnectionGroup,
+    GuacamoleUser,
+)
+from components.guacamole.settings import ENV_VAR
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ.endswith(":ConnectionGroup"):
+            outputs.update(group_id=4.0, duplicate_group_ids=[], adopted=False)
+            return "4", outputs
+        if args.typ.endswith(":User"):
+            outputs.update(entity_id=7.0, user_id=5.0, adopted=False)
+            return "7", outputs
+        outputs.update(connection_id=9.0, adopted=False)
+        return "9", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, mocks_: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks_)
+        self.requests: list[Any] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        self.requests.append(request)
+        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def monitor(monkeypatch: pytest.MonkeyPatch) -> _RecordingMonitor:
+    monkeypatch.setenv(ENV_VAR, "postgresql://app:TOPSECRET@db.example:5432/guacamole")
+    recording = _RecordingMonitor(_Mocks())
+    pulumi.runtime.set_mocks(_Mocks(), preview=False, monitor=recording)
+    return recording
+
+
+def _by_type(monitor: _RecordingMonitor) -> dict[str, Any]:
+    return {r.type: r for r in monitor.requests if r.type != "pulumi:pulumi:Stack"}
+
+
+@pulumi.runtime.test  # type: ignore[untyped-decorator]
+def test_type_tokens_secrets_and_typed_outputs(monitor: _RecordingMonitor):
+    group = GuacamoleConnectionGroup("g", group_name="ws")
+    user = GuacamoleUser("u", username="ws@alice", password="plain-user-password")
+    connection = GuacamoleConnection(
+        "c",
+        group_id=group.group_id,
+        entity_id=user.entity_id,
+        connection_name="alice",
+        hostname="client-x",
+        password="plain-vnc-password",
+    )
+
+    def check(values: list[Any]) -> None:
+        group_id, entity_id, connection_id = values
+        assert (group_id, entity_id, connection_id) == (4, 7, 9)
+        assert all(type(v) is int for v in values)  # floats from the engine are cast back
+        requests = _by_type(monitor)
+        assert set(requests) == {
+            "pulumi-python:dynamic/guacamole:ConnectionGroup",
+            "pulumi-python:dynamic/guacamole:User",
+            "pulumi-python:dynamic/guacamole:Connection",
+        }
+        for token in (
+            "pulumi-python:dynamic/guacamole:User",
+            "pulumi-python:dynamic/guacamole:Connection",
+        ):
+            request = requests[token]
+            assert "password" in request.additionalSecretOutputs
+            props = request.object
+            assert rpc._special_sig_key in props["password"]  # the input is a secret
+            assert props["password"][rpc._special_sig_key] == rpc._special_secret_sig
+        for request in requests.values():
+            provider = request.object["__provider"]
+            assert b"TOPSECRET" not in base64.b64decode(provider)
+            assert b"db.example" not in base64.b64decode(provider)
+        connection_props = requests["pulumi-python:dynamic/guacamole:Connection"].object
+        assert connection_props["port"] == 5900
+        assert connection_props["disable_copy"] is True
+        assert connection_props["disable_paste"] is True
+
+    return pulumi.Output.all(group.group_id, user.entity_id, connection.connection_id).apply(
+        check
+    )
+
+
+@pulumi.runtime.test  # type: ignore[untyped-decorator]
+def test_user_without_password_sends_none(monitor: _RecordingMonitor):
+    user = GuacamoleUser("u2", username="ws@bob")
+
+    def check(_: object) -> None:
+        request = _by_type(monitor)["pulumi-python:dynamic/guacamole:User"]
+        assert "password" not in request.object or request.object["password"] is None
+
+    return user.entity_id.apply(check)
