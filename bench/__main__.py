@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.report import SIDES, summarise, table, write_json
-from bench.runner import Options, run
+from bench.runner import Options, Outcome, run
 from sandbox.environment import REPO
 
 RESULTS = REPO / "bench" / "results"
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     output: Path = args.output or RESULTS / f"{stamp}.json"
 
+    def save(outcome: Outcome) -> None:
+        write_json(output, meta=outcome.meta, results=outcome.results, states=outcome.states)
+
     outcome = run(
         Options(
             sizes=sizes,
@@ -77,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             program_env=dict(args.program_env),
             keep=args.keep,
             log=lambda line: print(line, flush=True),
+            save=save,
         )
     )
-    write_json(output, meta=outcome.meta, results=outcome.results, states=outcome.states)
+    save(outcome)
     print(table(summarise(outcome.results), outcome.states))
     print(f"\nwritten {output}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -34,12 +35,20 @@ from sandbox.environment import (
     BROWSER_NAMESPACE,
     GUACAMOLE_DATABASE,
     REPO,
+    STATE_FILE,
     Sandbox,
 )
 
 
 class InventoryMismatchError(RuntimeError):
     """The two sides did not build the same objects and rows: the comparison would be void."""
+
+
+@dataclass
+class Outcome:
+    results: list[StepResult]
+    states: dict[int, dict[str, Any]]
+    meta: dict[str, Any]
 
 
 @dataclass
@@ -51,17 +60,13 @@ class Options:
     program_env: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
     log: Callable[[str], None] = print
-
-
-@dataclass
-class Outcome:
-    results: list[StepResult]
-    states: dict[int, dict[str, Any]]
-    meta: dict[str, Any]
+    save: Callable[[Outcome], None] | None = None
+    """Called after every step with everything so far, so a long run that dies keeps its data."""
 
 
 def run(options: Options) -> Outcome:
-    """Start a sandbox, measure every N, stop the sandbox (unless ``keep``)."""
+    """Start a fresh sandbox, measure every N, stop the sandbox (unless ``keep``)."""
+    _discard_previous(options.workdir)
     box = Sandbox.create(options.workdir)
     options.log(f"starting sandbox in {box.workdir}")
     box.up()
@@ -70,6 +75,13 @@ def run(options: Options) -> Outcome:
     finally:
         if not options.keep:
             box.down()
+
+
+def _discard_previous(workdir: Path) -> None:
+    """Stop and remove a sandbox an earlier run left in the benchmark's own work directory."""
+    if (workdir / STATE_FILE).exists():
+        Sandbox.load(workdir).purge()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _run_on(box: Sandbox, options: Options) -> Outcome:
@@ -83,9 +95,9 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
     )
     baseline = Baseline(api, box.database_url, settings, BINDINGS_NAMESPACE)
     program_dir = copy_program(box.workdir / "program" / PROJECT)
-    results: list[StepResult] = []
-    states: dict[int, dict[str, Any]] = {}
-    started = datetime.now(UTC)
+    meta = _meta(options)
+    outcome = Outcome([], {}, meta)
+    results, states = outcome.results, outcome.states
 
     for size in options.sizes:
         workload = Workload(size, BINDINGS_NAMESPACE)
@@ -131,6 +143,9 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
                     if step == "destroy":
                         result.extra["inventory"] = look()
                     results.append(result)
+                    meta["finished"] = _now()
+                    if options.save is not None:
+                        options.save(outcome)
             if len(built) == 2 and built["program"] != built["baseline"]:
                 raise InventoryMismatchError(
                     f"N={size}: program built {built['program']}, baseline {built['baseline']}"
@@ -139,9 +154,20 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
             program.remove()
         writer.delete_all(BINDINGS_NAMESPACE)
 
-    meta = {
-        "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    return outcome
+
+
+Steps = list[tuple[str, Callable[[], int]]]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _meta(options: Options) -> dict[str, Any]:
+    return {
+        "started": _now(),
+        "finished": None,
         "sizes": options.sizes,
         "repeat": options.repeat,
         "sides": list(options.sides),
@@ -154,10 +180,6 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
         },
         "commit": _commit(),
     }
-    return Outcome(results, states, meta)
-
-
-Steps = list[tuple[str, Callable[[], int]]]
 
 
 def _program_steps(program: ProgramSide) -> Steps:
