@@ -10,7 +10,8 @@ Secrets: every password input is wrapped in ``Output.secret`` here and named in
 plaintext, whatever the caller passes.
 
 Numbers come back from the engine as floats; the ``Output[int]`` annotations make the SDK cast
-ids back to ``int``.
+them back to ``int``. The primary-key outputs (``group_id``, ``entity_id``, ``connection_id``) are
+derived from the resource id, which stays known in previews of in-place updates.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ def _with_secret_outputs(opts: ResourceOptions | None, *names: str) -> ResourceO
     merged = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=list(names)))
     assert merged is not None
     return merged
+
+
+def _id_as_int(resource: pulumi.CustomResource) -> Output[int]:
+    """The resource id (our primary key) as an int.
+
+    Why not the provider's output of the same value: during ``pulumi preview`` of an in-place
+    update the engine keeps the id known but, for a provider without preview support, reports
+    only the new inputs as outputs, so a computed ``group_id`` would turn unknown and every
+    dependent connection would preview as a replacement. The id is unknown only when the
+    resource is really created or replaced.
+    """
+    return resource.id.apply(int)
 
 
 def _secret(value: Input[str] | None) -> Output[str] | None:
@@ -70,6 +83,7 @@ class GuacamoleConnectionGroup(pulumi.dynamic.Resource, module="guacamole", name
             "adopted": None,
         }
         super().__init__(ConnectionGroupProvider(), resource_name, props, opts)
+        self.group_id = _id_as_int(self)
 
 
 class GuacamoleUser(pulumi.dynamic.Resource, module="guacamole", name="User"):
@@ -103,6 +117,7 @@ class GuacamoleUser(pulumi.dynamic.Resource, module="guacamole", name="User"):
         super().__init__(
             UserProvider(), resource_name, props, _with_secret_outputs(opts, "password")
         )
+        self.entity_id = _id_as_int(self)
 
 
 class GuacamoleConnection(pulumi.dynamic.Resource, module="guacamole", name="Connection"):
@@ -147,3 +162,4 @@ class GuacamoleConnection(pulumi.dynamic.Resource, module="guacamole", name="Con
         super().__init__(
             ConnectionProvider(), resource_name, props, _with_secret_outputs(opts, "password")
         )
+        self.connection_id = _id_as_int(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -110,3 +111,31 @@ def test_user_without_password_sends_none(monitor: _RecordingMonitor):
         assert "password" not in request.object or request.object["password"] is None
 
     return user.entity_id.apply(check)
+
+
+class _PreviewUpdateMocks(pulumi.runtime.Mocks):
+    """Mimics a preview of an in-place update: id known, outputs = new inputs only."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return "4", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+@pytest.fixture
+def preview_update() -> None:
+    pulumi.runtime.set_mocks(_PreviewUpdateMocks(), preview=True)
+
+
+@pulumi.runtime.test  # type: ignore[untyped-decorator]
+def test_ids_stay_known_in_update_previews(preview_update: None) -> Any:
+    group = GuacamoleConnectionGroup("g3", group_name="ws")
+    user = GuacamoleUser("u3", username="ws@carol")
+
+    async def check() -> None:
+        for output in (group.group_id, user.entity_id):
+            assert await output.is_known()  # apply() alone would silently skip unknowns
+            assert await output.future() == 4
+
+    return asyncio.ensure_future(check())
