@@ -37,6 +37,25 @@ _TRANSIENT: tuple[type[Exception], ...] = (
 )
 
 
+_SHARED: dict[str, Database] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_database(dsn: str) -> Database:
+    """The process-wide ``Database`` for ``dsn``.
+
+    The three providers run in one provider-host process; sharing one pool keeps the number of
+    server connections at the host's concurrency (4) instead of 4 per resource type. The
+    registry is module state, so it never ends up in a pickled provider.
+    """
+    with _SHARED_LOCK:
+        database = _SHARED.get(dsn)
+        if database is None:
+            database = Database(dsn)
+            _SHARED[dsn] = database
+        return database
+
+
 class Database:
     """A DSN plus a few idle connections; safe to share between threads."""
 
@@ -87,7 +106,7 @@ class Database:
                     raise
                 last = exc
             except BaseException:
-                self._discard(conn)
+                self._checkin(conn)  # rolled back already; closed unless it is still healthy
                 raise
             else:
                 self._checkin(conn)

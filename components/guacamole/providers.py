@@ -39,7 +39,7 @@ from pulumi.dynamic import (
 )
 
 from . import connections, groups, users
-from .database import Database
+from .database import Database, shared_database
 from .diffing import compute_diff, same_value
 from .errors import ConfigurationError
 from .hashing import make_credentials
@@ -88,7 +88,7 @@ class _GuacamoleProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         """Read the DSN from stack config (secret) or the environment; connect lazily."""
         dsn = resolve_dsn(req.config.get, os.environ)
-        self.__dict__["_database"] = Database(dsn) if dsn else None
+        self.__dict__["_database"] = shared_database(dsn) if dsn else None
 
     def _db(self) -> Database:
         database: Database | None = self.__dict__.get("_database")
@@ -100,7 +100,7 @@ class _GuacamoleProvider(ResourceProvider):
                 dsn = resolve_dsn(None, os.environ)
                 if dsn is None:
                     raise ConfigurationError(missing_dsn_message())
-                database = Database(dsn)
+                database = shared_database(dsn)
                 self.__dict__["_database"] = database
             return database
 

@@ -82,3 +82,11 @@ def test_describe_and_redact():
     assert "p@ss" not in cleaned and "p%40ss" not in cleaned
     assert describe_dsn("not a = valid 'conninfo") == "<unparseable database connection string>"
     assert redact("x", None) == "x"
+
+
+def test_providers_share_one_pool_per_dsn(guac_db: GuacDb):
+    group, user = ConnectionGroupProvider(), UserProvider()
+    group.configure(configure_request(guac_db.dsn))
+    user.configure(configure_request(guac_db.dsn))
+    assert group._db() is user._db()
+    assert "app-pw" not in repr(group._db())
