@@ -1,0 +1,333 @@
+"""Command-line flags, each with an ``AWMS_WATCH_*`` environment default (for containers).
+
+A flag beats its environment variable, which beats the built-in default. Settings the Pulumi
+program already has (kubeconfig, bindings namespace, whether to write binding status) default to
+the stack's own configuration, so the watcher looks at the same cluster the program writes to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "AWMS_WATCH_"
+DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(ValueError):
+    """A flag or environment variable is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    project_dir: Path
+    stack: str
+    log_level: str
+    log_format: str
+    foreign_lock_timeout: float
+
+
+@dataclass(frozen=True)
+class KubeConfig:
+    kubeconfig: str
+    namespace: str | None
+    """``None``: take ``bindingsNamespace`` from the stack."""
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    common: CommonConfig
+    kube: KubeConfig
+    debounce: float
+    max_delay: float
+    resync_interval: float
+    grace_period: float
+    cancel_timeout: float
+    backoff_initial: float
+    backoff_max: float
+    escalate_after: int
+    scoped: bool
+    report_status: bool | None
+    """``None``: follow the stack's ``writeBindingStatus``."""
+    initial_run: str
+    watch_workspaces: bool
+    watch_timeout: int
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    common: CommonConfig
+    timeout: float
+    attempts: int
+    cancel_timeout: float
+    backoff_initial: float
+    backoff_max: float
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    common: CommonConfig
+    kube: KubeConfig
+    bindings_file: Path
+    overlay: bool
+    json_out: Path | None
+
+
+def env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def text(self, flag: str, default: str) -> str:
+        return self.environ.get(env_name(flag), default)
+
+    def number(self, flag: str, default: float) -> float:
+        raw = self.environ.get(env_name(flag))
+        if raw is None or raw == "":
+            return default
+        try:
+            return float(raw)
+        except ValueError as error:
+            raise ConfigError(f"{env_name(flag)}: not a number: {raw!r}") from error
+
+    def flag(self, flag: str, default: bool | None) -> bool | None:
+        raw = self.environ.get(env_name(flag), "").strip().lower()
+        if raw in ("", "auto"):
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{env_name(flag)}: not a boolean: {raw!r}")
+
+
+def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    env = _Env(os.environ if environ is None else environ)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--project-dir",
+        type=Path,
+        default=Path(env.text("--project-dir", str(DEFAULT_PROJECT_DIR))),
+        help="the Pulumi project directory (default: this checkout)",
+    )
+    common.add_argument(
+        "--stack",
+        default=env.text("--stack", ""),
+        help="stack to run against, e.g. dev or org/awms-browser-workspaces/prod (required)",
+    )
+    common.add_argument("--log-level", default=env.text("--log-level", "INFO"))
+    common.add_argument(
+        "--log-format", choices=["text", "json"], default=env.text("--log-format", "text")
+    )
+    common.add_argument(
+        "--foreign-lock-timeout",
+        type=float,
+        default=env.number("--foreign-lock-timeout", 0.0),
+        help="treat a file-backend stack lock written on another host as abandoned after this "
+        "many seconds (0, the default: never; only for a sole writer whose host name changes)",
+    )
+
+    kube = argparse.ArgumentParser(add_help=False)
+    kube.add_argument(
+        "--kubeconfig",
+        default=env.text("--kubeconfig", ""),
+        help="kubeconfig to watch bindings with (default: the stack's kubeconfig setting, "
+        "then $KUBECONFIG, then in-cluster)",
+    )
+    kube.add_argument(
+        "--namespace",
+        default=env.text("--namespace", "") or None,
+        help="namespace of the bindings (default: the stack's bindingsNamespace; empty = all)",
+    )
+
+    retry = argparse.ArgumentParser(add_help=False)
+    retry.add_argument(
+        "--backoff-initial",
+        type=float,
+        default=env.number("--backoff-initial", 2.0),
+        help="seconds before the first retry of a failed run (doubles each time)",
+    )
+    retry.add_argument(
+        "--backoff-max",
+        type=float,
+        default=env.number("--backoff-max", 300.0),
+        help="longest wait between retries",
+    )
+    retry.add_argument(
+        "--cancel-timeout",
+        type=float,
+        default=env.number("--cancel-timeout", 20.0),
+        help="after asking a running update to stop (SIGINT), how long to wait for it",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="python -m components.watch",
+        description="Run the awms-browser-workspaces Pulumi program when bindings change.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    watch = commands.add_parser(
+        "watch",
+        parents=[common, kube, retry],
+        help="watch bindings and workspaces; run targeted or full updates (long-running)",
+    )
+    watch.add_argument(
+        "--debounce",
+        type=float,
+        default=env.number("--debounce", 0.25),
+        help="seconds a burst must be quiet before it runs",
+    )
+    watch.add_argument(
+        "--max-delay",
+        type=float,
+        default=env.number("--max-delay", 5.0),
+        help="longest a change waits for its burst to end",
+    )
+    watch.add_argument(
+        "--resync-interval",
+        type=float,
+        default=env.number("--resync-interval", 3600.0),
+        help="seconds between periodic full runs (0 disables)",
+    )
+    watch.add_argument(
+        "--grace-period",
+        type=float,
+        default=env.number("--grace-period", 20.0),
+        help="on SIGTERM, how long a running update may finish before it is interrupted",
+    )
+    watch.add_argument(
+        "--escalate-after",
+        type=int,
+        default=int(env.number("--escalate-after", 2)),
+        help="failed targeted attempts after which the whole program runs instead",
+    )
+    watch.add_argument(
+        "--scoped",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--scoped", True),
+        help="targeted runs make the program declare only the targeted bindings (default on)",
+    )
+    watch.add_argument(
+        "--report-status",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--report-status", None),
+        help="write failures to status.statusText (default: the stack's writeBindingStatus)",
+    )
+    watch.add_argument(
+        "--initial-run",
+        choices=["full", "none"],
+        default=env.text("--initial-run", "full"),
+        help="full (default): converge at start-up; none: only react to changes (benchmarks)",
+    )
+    watch.add_argument(
+        "--watch-workspaces",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--watch-workspaces", True),
+        help="also run the program when an AnalyticsWorkspace spec changes",
+    )
+    watch.add_argument(
+        "--watch-timeout",
+        type=int,
+        default=int(env.number("--watch-timeout", 300)),
+        help="seconds before a watch request is renewed",
+    )
+
+    up = commands.add_parser(
+        "up",
+        parents=[common, retry],
+        help="one full update (for a pipeline), retried, waiting for other writers' locks",
+    )
+    up.add_argument("--attempts", type=int, default=int(env.number("--attempts", 3)))
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=env.number("--timeout", 3600.0),
+        help="give up after this many seconds (lock waits included)",
+    )
+
+    preview = commands.add_parser(
+        "preview",
+        parents=[common, kube],
+        help="preview what a bindings file would change, without applying it (for review)",
+    )
+    preview.add_argument(
+        "--bindings-file",
+        type=Path,
+        required=not env.text("--bindings-file", ""),
+        default=Path(env.text("--bindings-file", ".")),
+        help="YAML file or directory of AnalyticsWorkspaceBinding manifests",
+    )
+    preview.add_argument(
+        "--overlay",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--overlay", False),
+        help="apply the file on top of the cluster's current bindings instead of replacing them",
+    )
+    preview.add_argument(
+        "--json",
+        dest="json_out",
+        type=Path,
+        default=None,
+        help="also write the change summary as JSON to this file",
+    )
+    return parser
+
+
+def parse(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> WatchConfig | UpConfig | PreviewConfig:
+    args = build_parser(environ).parse_args(argv)
+    if not args.stack:
+        raise ConfigError(f"--stack (or {env_name('--stack')}) is required")
+    common = CommonConfig(
+        project_dir=args.project_dir.resolve(),
+        stack=args.stack,
+        log_level=args.log_level.upper(),
+        log_format=args.log_format,
+        foreign_lock_timeout=args.foreign_lock_timeout,
+    )
+    if args.command == "up":
+        _positive(args.attempts, "--attempts")
+        return UpConfig(
+            common,
+            args.timeout,
+            args.attempts,
+            args.cancel_timeout,
+            args.backoff_initial,
+            args.backoff_max,
+        )
+    kube = KubeConfig(args.kubeconfig, args.namespace)
+    if args.command == "preview":
+        return PreviewConfig(common, kube, args.bindings_file, bool(args.overlay), args.json_out)
+    for flag in ("debounce", "max_delay", "grace_period", "cancel_timeout"):
+        if getattr(args, flag) < 0:
+            raise ConfigError(f"--{flag.replace('_', '-')} must not be negative")
+    _positive(args.escalate_after, "--escalate-after")
+    return WatchConfig(
+        common=common,
+        kube=kube,
+        debounce=args.debounce,
+        max_delay=args.max_delay,
+        resync_interval=args.resync_interval,
+        grace_period=args.grace_period,
+        cancel_timeout=args.cancel_timeout,
+        backoff_initial=args.backoff_initial,
+        backoff_max=args.backoff_max,
+        escalate_after=args.escalate_after,
+        scoped=bool(args.scoped),
+        report_status=args.report_status,
+        initial_run=args.initial_run,
+        watch_workspaces=bool(args.watch_workspaces),
+        watch_timeout=args.watch_timeout,
+    )
+
+
+def _positive(value: int, flag: str) -> None:
+    if value < 1:
+        raise ConfigError(f"{flag} must be at least 1")

@@ -1,0 +1,81 @@
+"""``up``: one full update for a pipeline, with the watcher's lock handling and retries.
+
+A merge pipeline and the in-cluster watcher may write the same stack. Both go through
+:class:`components.watch.worker.Worker`, so a live writer's lock is waited for (not broken), a
+stale one is removed, and a failure is retried with backoff before the job fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from components.watch.config import UpConfig
+from components.watch.locks import LockKeeper, backend_root
+from components.watch.overrides import Project
+from components.watch.retry import Backoff
+from components.watch.runner import StackRunner
+from components.watch.shutdown import Shutdown, drain
+from components.watch.worker import Worker, WorkerSettings
+from components.watch.workqueue import Pending, WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+def run(config: UpConfig) -> int:
+    project = Project.load(config.common.project_dir)
+    runner = StackRunner(project, config.common.stack)
+    shutdown = Shutdown(runner.interrupt)
+    shutdown.install()
+    stop = threading.Event()
+    queue = WorkQueue(Pending(debounce=0.0, max_delay=0.0))
+    worker = Worker(
+        queue,
+        runner,
+        LockKeeper(
+            backend_root(runner.backend_url()),
+            project.name,
+            config.common.stack,
+            foreign_lock_timeout=config.common.foreign_lock_timeout,
+        ),
+        project,
+        config.common.stack,
+        dict,  # no binding cache: failures go to the job log, the program writes statuses
+        backoff=Backoff(initial=config.backoff_initial, maximum=config.backoff_max),
+        settings=WorkerSettings(resync_interval=0),
+        stop=stop,
+    )
+    queue.request_full("pipeline up")
+    result: list[int] = []
+    thread = threading.Thread(
+        target=lambda: result.append(_attempts(worker, queue, config, stop)), daemon=True
+    )
+    thread.start()
+    while thread.is_alive() and not shutdown.requested.wait(0.5):
+        pass
+    if thread.is_alive():  # a signal: stop the update cleanly, report the job as failed
+        stop.set()
+        queue.close()
+        stopped = drain(thread, runner.interrupt, grace=0.0, cancel_timeout=config.cancel_timeout)
+        return 1 if stopped else 3
+    return result[0] if result else 1
+
+
+def _attempts(worker: Worker, queue: WorkQueue, config: UpConfig, stop: threading.Event) -> int:
+    deadline = time.monotonic() + config.timeout
+    failures = 0
+    while not stop.is_set():
+        batch = queue.take(timeout=max(0.0, deadline - time.monotonic()))
+        if batch is None:
+            break
+        outcome = worker.execute(batch)
+        if outcome is not None and outcome.ok:
+            return 0
+        if outcome is not None and not outcome.locked:
+            failures += 1
+            if failures >= config.attempts:
+                log.error("up failed %d time(s); giving up", failures)
+                return 1
+    log.error("up did not succeed within %.0fs", config.timeout)
+    return 1

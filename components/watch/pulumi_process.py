@@ -1,0 +1,109 @@
+"""A ``PulumiCommand`` whose running CLI process can be interrupted gracefully.
+
+The Automation API runs the CLI in a subprocess it does not expose, and ``Stack.cancel()`` on a
+DIY backend only deletes lock files (the update keeps running). A clean stop needs what Ctrl-C
+does: SIGINT to the CLI, which stops starting new steps, waits for in-flight ones, saves the
+state and releases the lock. So this subclass keeps the process handle, and starts the CLI in its
+own session so a signal aimed at the watcher (terminal Ctrl-C, the container's SIGTERM) reaches
+the watcher only, which then decides whether to let the run finish or interrupt it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping
+from typing import IO
+
+from pulumi.automation import CommandResult, OnOutput, PulumiCommand
+from pulumi.automation.errors import create_command_error
+
+
+class InterruptiblePulumiCommand(PulumiCommand):
+    """Runs one CLI command at a time (the watcher never overlaps runs) and can SIGINT it."""
+
+    def __init__(self, root: str | None = None) -> None:
+        super().__init__(root=root)
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: OnOutput | None = None,
+        on_error: OnOutput | None = None,
+    ) -> CommandResult:
+        """Same contract as :meth:`PulumiCommand.run` (raises ``CommandError`` on failure)."""
+        separator = args.index("--") if "--" in args else len(args)
+        if "--non-interactive" not in args[:separator]:
+            args.insert(0, "--non-interactive")
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        if os.path.isabs(self.command):
+            env["PATH"] = os.pathsep.join([os.path.dirname(self.command), env.get("PATH", "")])
+        stdout_chunks: list[str] = []
+        stderr_chunks: list[str] = []
+        with subprocess.Popen(
+            [self.command, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        ) as process:
+            with self._lock:
+                self._process = process
+            try:
+                readers = [
+                    threading.Thread(
+                        target=_consume,
+                        args=(process.stdout, on_output, stdout_chunks),
+                        daemon=True,
+                    ),
+                    threading.Thread(
+                        target=_consume, args=(process.stderr, on_error, stderr_chunks), daemon=True
+                    ),
+                ]
+                for reader in readers:
+                    reader.start()
+                for reader in readers:
+                    reader.join()
+                code = process.wait()
+            finally:
+                with self._lock:
+                    self._process = None
+        result = CommandResult(
+            stdout="\n".join(stdout_chunks), stderr="\n".join(stderr_chunks), code=code
+        )
+        if code != 0:
+            raise create_command_error(result)
+        return result
+
+    def running(self) -> bool:
+        with self._lock:
+            return self._process is not None and self._process.poll() is None
+
+    def interrupt(self) -> bool:
+        """Ask the running CLI to stop gracefully (SIGINT); False if nothing is running."""
+        with self._lock:
+            process = self._process
+            if process is None or process.poll() is not None:
+                return False
+            process.send_signal(signal.SIGINT)
+            return True
+
+
+def _consume(stream: IO[str] | None, callback: OnOutput | None, chunks: list[str]) -> None:
+    if stream is None:
+        return
+    for line in iter(stream.readline, ""):
+        stripped = line.rstrip()
+        if callback:
+            callback(stripped)
+        chunks.append(stripped)
+    stream.close()

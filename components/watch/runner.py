@@ -1,0 +1,229 @@
+"""Run the Pulumi program against the configured stack through the Automation API.
+
+One :class:`StackRunner` per stack: a ``LocalWorkspace`` on the project directory (so the CLI
+runs the real ``__main__.py`` with the stack's own configuration), the selected stack, and an
+:class:`InterruptiblePulumiCommand` so a shutdown can stop a run the way Ctrl-C does. Every
+operation returns a :class:`RunOutcome` instead of raising, because the worker's job is to
+retry and report failures, not to die of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi.automation import (
+    CommandError,
+    ConcurrentUpdateError,
+    EngineEvent,
+    LocalWorkspace,
+    Stack,
+)
+
+from components.watch.overrides import Project
+from components.watch.pulumi_process import InterruptiblePulumiCommand
+
+log = logging.getLogger(__name__)
+engine_log = logging.getLogger("components.watch.engine")
+
+
+@dataclass
+class RunOutcome:
+    """What one ``up``/``preview`` did; ``error`` is empty on success."""
+
+    operation: str
+    seconds: float = 0.0
+    changes: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    locked: bool = False
+    failed_urns: list[str] = field(default_factory=list)
+    stdout: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+class _EventCollector:
+    """Engine events worth keeping: error diagnostics and the URNs of failed resources."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.failed_urns: list[str] = []
+
+    def __call__(self, event: EngineEvent) -> None:
+        diagnostic = event.diagnostic_event
+        if diagnostic is not None and diagnostic.severity == "error":
+            message = diagnostic.message.strip()
+            if message:
+                self.errors.append(message)
+                engine_log.error("%s%s", f"{diagnostic.urn}: " if diagnostic.urn else "", message)
+            if diagnostic.urn:
+                self.failed_urns.append(diagnostic.urn)
+        elif diagnostic is not None and diagnostic.severity == "warning":
+            engine_log.warning("%s", diagnostic.message.strip())
+        failed = event.res_op_failed_event
+        if failed is not None and failed.metadata.urn:
+            self.failed_urns.append(failed.metadata.urn)
+
+
+class StackRunner:
+    def __init__(
+        self,
+        project: Project,
+        stack_name: str,
+        *,
+        command: InterruptiblePulumiCommand | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.project = project
+        self.stack_name = stack_name
+        self.command = command or InterruptiblePulumiCommand()
+        self.env = dict(env or {})
+        self.workspace = LocalWorkspace(
+            work_dir=str(project.directory), pulumi_command=self.command, env_vars=self.env
+        )
+        self.stack = Stack.select(stack_name, self.workspace)
+
+    def backend_url(self) -> str | None:
+        """The backend this stack lives in (``file://...`` for a DIY backend)."""
+        return self.workspace.who_am_i().url
+
+    def up(
+        self,
+        *,
+        targets: Sequence[str] | None = None,
+        config_file: Path | None = None,
+        continue_on_error: bool = False,
+        message: str = "",
+    ) -> RunOutcome:
+        operation = "targeted up" if targets else "up"
+        events = _EventCollector()
+        started = time.monotonic()
+        try:
+            result = self.stack.up(
+                target=list(targets) if targets else None,
+                target_dependents=True if targets else None,
+                config_file=str(config_file) if config_file else None,
+                continue_on_error=continue_on_error or None,
+                message=message or None,
+                on_output=_debug_line,
+                on_event=events,
+                color="never",
+                suppress_progress=True,
+                show_secrets=False,
+            )
+        except ConcurrentUpdateError as error:
+            return RunOutcome(
+                operation, time.monotonic() - started, error=_tail(error), locked=True
+            )
+        except CommandError as error:
+            return RunOutcome(
+                operation,
+                time.monotonic() - started,
+                error=_failure_text(events.errors, error),
+                failed_urns=_unique(events.failed_urns),
+            )
+        changes = _changes(result.summary.resource_changes or {})
+        return RunOutcome(operation, time.monotonic() - started, changes=changes)
+
+    def preview(self, *, config_file: Path | None = None, diff: bool = True) -> RunOutcome:
+        events = _EventCollector()
+        started = time.monotonic()
+        try:
+            result = self.stack.preview(
+                config_file=str(config_file) if config_file else None,
+                diff=diff,
+                on_event=events,
+                color="never",
+                suppress_progress=True,
+            )
+        except CommandError as error:
+            return RunOutcome(
+                "preview", time.monotonic() - started, error=_failure_text(events.errors, error)
+            )
+        changes = _changes(result.change_summary or {})
+        return RunOutcome(
+            "preview", time.monotonic() - started, changes=changes, stdout=result.stdout
+        )
+
+    def export(self) -> dict[str, Any]:
+        """The stack state with secrets left encrypted (``pulumi stack export``)."""
+        result = self.command.run(
+            ["stack", "export", "--stack", self.stack_name],
+            str(self.project.directory),
+            self.env,
+        )
+        parsed: dict[str, Any] = json.loads(result.stdout or "{}")
+        return parsed
+
+    def config_values(self) -> dict[str, Any]:
+        """The stack's configuration, secrets left out (``pulumi config --json``), by key."""
+        result = self.command.run(
+            ["config", "--json", "--stack", self.stack_name],
+            str(self.project.directory),
+            self.env,
+        )
+        parsed = json.loads(result.stdout or "{}")
+        prefix = f"{self.project.name}:"
+        values: dict[str, Any] = {}
+        for key, entry in parsed.items():
+            if not isinstance(entry, Mapping) or entry.get("secret"):
+                continue
+            value = entry.get("objectValue", entry.get("value"))
+            values[key.removeprefix(prefix)] = value
+        return values
+
+    def import_state(self, state: Mapping[str, Any]) -> None:
+        """``pulumi stack import`` (which also drops pending operations)."""
+        fd, name = tempfile.mkstemp(prefix="awms-watch-state-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(state, file)
+            self.command.run(
+                ["stack", "import", "--file", name, "--stack", self.stack_name],
+                str(self.project.directory),
+                self.env,
+            )
+        finally:
+            os.unlink(name)
+
+    def interrupt(self) -> bool:
+        return self.command.interrupt()
+
+    def running(self) -> bool:
+        return self.command.running()
+
+
+def _debug_line(line: str) -> None:
+    if line.strip():
+        engine_log.debug("%s", line)
+
+
+def _changes(summary: Mapping[Any, Any]) -> dict[str, int]:
+    """Operation counts without the unchanged ones (keys are ``OpType`` enums or strings)."""
+    counts = {str(getattr(op, "value", op)): int(n) for op, n in summary.items()}
+    return {op: n for op, n in counts.items() if op != "same" and n}
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _tail(error: CommandError, limit: int = 2000) -> str:
+    text = str(error).strip()
+    return text[-limit:]
+
+
+def _failure_text(errors: Sequence[str], error: CommandError) -> str:
+    """The engine's own error diagnostics when there are any, else the CLI's output tail."""
+    if errors:
+        return "\n".join(_unique(errors))[:4000]
+    return _tail(error) or "pulumi failed without a message"

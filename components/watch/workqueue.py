@@ -1,0 +1,231 @@
+"""Pending work between watch events and the single worker: debounce, merge, retry, escalate.
+
+The login flow patches several bindings of one user in quick succession, and a GitOps sync can
+change hundreds at once; each burst must become one run, not one run per event. Work waits until
+the burst has been quiet for ``debounce`` seconds, but never longer than ``max_delay`` after its
+first event (so constant churn cannot starve it).
+
+Two kinds of work are kept apart so that a full run failing on one broken binding never blocks
+another user's login: *full* work (reasons, plus the bindings it concerns for error reports) and
+*targeted* work (binding keys). When a full run is due it covers all targeted work too. A failed
+batch is put back, merged with whatever arrived meanwhile, with a retry time; targeted work that
+keeps failing is escalated to a full run.
+
+:class:`Pending` is the pure state machine (time is passed in); :class:`WorkQueue` adds the lock
+and the condition variable the watch threads and the worker share.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from components.watch.changes import Change, ChangeKind
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One run's worth of work.
+
+    ``full`` runs the whole program; otherwise only ``targeted_keys`` are updated.
+    ``full_keys`` are bindings a full run was triggered by (named in error reports);
+    ``targeted_keys`` in a full batch are logins that rode along and go back to targeted work if
+    the full run fails. ``attempt`` counts tries of the oldest work in the batch.
+    """
+
+    full: bool
+    reasons: tuple[str, ...]
+    full_keys: frozenset[str]
+    targeted_keys: frozenset[str]
+    attempt: int
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return self.full_keys | self.targeted_keys
+
+
+@dataclass
+class _Timing:
+    first: float
+    last: float
+    not_before: float = 0.0
+    attempts: int = 0
+
+    def due(self, debounce: float, max_delay: float) -> float:
+        return max(self.not_before, min(self.last + debounce, self.first + max_delay))
+
+    def touch(self, now: float) -> None:
+        self.last = now
+
+
+@dataclass
+class Pending:
+    """Not thread-safe; :class:`WorkQueue` serialises access."""
+
+    debounce: float = 0.25
+    max_delay: float = 5.0
+    escalate_after: int = 2
+    full_reasons: dict[str, None] = field(default_factory=dict)
+    full_keys: set[str] = field(default_factory=set)
+    full_timing: _Timing | None = None
+    targeted: dict[str, _Timing] = field(default_factory=dict)
+
+    def add(self, change: Change, now: float) -> None:
+        if change.kind is ChangeKind.IGNORE:
+            return
+        if change.kind is ChangeKind.FULL:
+            self.request_full(change.reason, now, keys=(change.key,))
+            return
+        timing = self.targeted.get(change.key)
+        if timing is None:
+            self.targeted[change.key] = _Timing(now, now)
+        else:
+            timing.touch(now)
+
+    def request_full(
+        self, reason: str, now: float, *, keys: Iterable[str] = (), immediate: bool = False
+    ) -> None:
+        """Ask for a full run; ``immediate`` skips the debounce (start-up, timers)."""
+        self.full_reasons[reason] = None
+        self.full_keys.update(keys)
+        start = now - self.max_delay if immediate else now
+        if self.full_timing is None:
+            self.full_timing = _Timing(start, start)
+        elif not immediate:
+            self.full_timing.touch(now)
+        else:
+            self.full_timing.first = min(self.full_timing.first, start)
+
+    def next_due(self) -> float | None:
+        """When the earliest pending work becomes runnable; ``None`` when nothing is pending."""
+        times = []
+        if self.targeted:
+            times.append(self._targeted_due())
+        if self.full_timing is not None:
+            times.append(self.full_timing.due(self.debounce, self.max_delay))
+        return min(times) if times else None
+
+    def _targeted_due(self) -> float:
+        """Targeted work waits for the whole burst (all bindings) to be quiet, or max_delay."""
+        timings = self.targeted.values()
+        quiet = max(t.last for t in timings) + self.debounce
+        cap = min(t.first for t in timings) + self.max_delay
+        return max(min(quiet, cap), min(t.not_before for t in timings))
+
+    def take(self, now: float) -> Batch | None:
+        """Remove and return the work that is due, full first; ``None`` if nothing is due."""
+        full = self.full_timing
+        if full is not None and full.due(self.debounce, self.max_delay) <= now:
+            batch = Batch(
+                full=True,
+                reasons=tuple(self.full_reasons),
+                full_keys=frozenset(self.full_keys),
+                targeted_keys=frozenset(self.targeted),
+                attempt=full.attempts + 1,
+            )
+            self.full_reasons, self.full_keys, self.full_timing = {}, set(), None
+            self.targeted = {}
+            return batch
+        if not self.targeted or self._targeted_due() > now:
+            return None
+        due = {key: t for key, t in self.targeted.items() if t.not_before <= now}
+        for key in due:
+            del self.targeted[key]
+        return Batch(
+            full=False,
+            reasons=tuple(f"binding {key}" for key in sorted(due)),
+            full_keys=frozenset(),
+            targeted_keys=frozenset(due),
+            attempt=max(timing.attempts for timing in due.values()) + 1,
+        )
+
+    def failed(self, batch: Batch, now: float, delay: float) -> None:
+        """Put a failed batch back, to be retried no sooner than ``now + delay``."""
+        if batch.full:
+            for reason in batch.reasons:
+                self.full_reasons[reason] = None
+            self.full_keys.update(batch.full_keys)
+            timing = self.full_timing or _Timing(now, now)
+            timing.attempts = max(timing.attempts, batch.attempt)
+            timing.not_before = max(timing.not_before, now + delay)
+            self.full_timing = timing
+            # Logins that rode along get their own targeted run right away.
+            for key in batch.targeted_keys:
+                self.targeted.setdefault(key, _Timing(now, now))
+            return
+        for key in batch.targeted_keys:
+            if batch.attempt >= self.escalate_after:
+                self.request_full(
+                    f"targeted run for binding {key} failed {batch.attempt} times",
+                    now,
+                    keys=(key,),
+                    immediate=True,
+                )
+                continue
+            timing = self.targeted.setdefault(key, _Timing(now, now))
+            timing.attempts = max(timing.attempts, batch.attempt)
+            timing.not_before = max(timing.not_before, now + delay)
+
+    def escalate(self, batch: Batch, reason: str, now: float) -> None:
+        """Targeted work that cannot be targeted (not in the stack yet, say) runs in full."""
+        self.request_full(reason, now, keys=batch.keys, immediate=True)
+
+    def __bool__(self) -> bool:
+        return self.full_timing is not None or bool(self.targeted)
+
+
+class WorkQueue:
+    """:class:`Pending` shared by the watch threads (producers) and the worker (consumer)."""
+
+    def __init__(self, pending: Pending, clock: Callable[[], float] = time.monotonic) -> None:
+        self._pending = pending
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def add(self, change: Change) -> None:
+        with self._cond:
+            self._pending.add(change, self._clock())
+            self._cond.notify_all()
+
+    def request_full(self, reason: str, *, immediate: bool = True) -> None:
+        with self._cond:
+            self._pending.request_full(reason, self._clock(), immediate=immediate)
+            self._cond.notify_all()
+
+    def failed(self, batch: Batch, delay: float) -> None:
+        with self._cond:
+            self._pending.failed(batch, self._clock(), delay)
+            self._cond.notify_all()
+
+    def escalate(self, batch: Batch, reason: str) -> None:
+        with self._cond:
+            self._pending.escalate(batch, reason, self._clock())
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Wake the worker for shutdown; pending work stays (a restart re-runs in full)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def take(self, timeout: float | None = None) -> Batch | None:
+        """Block until work is due, ``timeout`` passes (``None``) or the queue is closed."""
+        deadline = None if timeout is None else self._clock() + timeout
+        with self._cond:
+            while not self._closed:
+                now = self._clock()
+                batch = self._pending.take(now)
+                if batch is not None:
+                    return batch
+                if deadline is not None and now >= deadline:
+                    return None
+                wakeups = [t for t in (self._pending.next_due(), deadline) if t is not None]
+                self._cond.wait(max(0.0, min(wakeups) - now) if wakeups else None)
+            return None
+
+    def has_pending(self) -> bool:
+        with self._cond:
+            return bool(self._pending)

@@ -1,0 +1,66 @@
+"""Flags, their AWMS_WATCH_* environment defaults, and refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.watch.config import (
+    ConfigError,
+    PreviewConfig,
+    UpConfig,
+    WatchConfig,
+    env_name,
+    parse,
+)
+
+
+def test_watch_defaults_and_environment() -> None:
+    config = parse(["watch", "--stack", "dev"], environ={})
+    assert isinstance(config, WatchConfig)
+    assert config.common.stack == "dev" and config.scoped and config.report_status is None
+    assert config.kube.namespace is None and config.initial_run == "full"
+    env = {
+        "AWMS_WATCH_STACK": "prod",
+        "AWMS_WATCH_DEBOUNCE": "0.5",
+        "AWMS_WATCH_SCOPED": "false",
+        "AWMS_WATCH_REPORT_STATUS": "yes",
+        "AWMS_WATCH_LOG_FORMAT": "json",
+    }
+    from_env = parse(["watch"], environ=env)
+    assert isinstance(from_env, WatchConfig)
+    assert from_env.common.stack == "prod" and from_env.debounce == 0.5
+    assert not from_env.scoped and from_env.report_status is True
+    assert from_env.common.log_format == "json"
+    flagged = parse(["watch", "--scoped", "--debounce", "1"], environ=env)
+    assert isinstance(flagged, WatchConfig) and flagged.scoped and flagged.debounce == 1.0
+
+
+def test_up_and_preview() -> None:
+    up = parse(["up", "--stack", "dev", "--attempts", "5"], environ={})
+    assert isinstance(up, UpConfig) and up.attempts == 5
+    preview = parse(
+        ["preview", "--stack", "dev", "--bindings-file", "b.yaml", "--overlay"], environ={}
+    )
+    assert isinstance(preview, PreviewConfig)
+    assert preview.bindings_file == Path("b.yaml") and preview.overlay
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ"),
+    [
+        (["watch"], {}),
+        (["watch", "--stack", "dev"], {"AWMS_WATCH_DEBOUNCE": "soon"}),
+        (["watch", "--stack", "dev"], {"AWMS_WATCH_SCOPED": "maybe"}),
+        (["watch", "--stack", "dev", "--debounce", "-1"], {}),
+        (["up", "--stack", "dev", "--attempts", "0"], {}),
+    ],
+)
+def test_refusals(argv: list[str], environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        parse(argv, environ=environ)
+
+
+def test_env_name() -> None:
+    assert env_name("--grace-period") == "AWMS_WATCH_GRACE_PERIOD"

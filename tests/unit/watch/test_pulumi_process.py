@@ -1,0 +1,65 @@
+"""The interruptible CLI wrapper, against a stand-in ``pulumi`` script."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from pulumi.automation import CommandError
+
+from components.watch.pulumi_process import InterruptiblePulumiCommand
+
+FAKE_PULUMI = """\
+#!/bin/sh
+case "$*" in
+  version) echo v3.259.0; exit 0 ;;
+esac
+if [ "$PULUMI_AUTOMATION_API" != "true" ]; then echo "not automation" >&2; exit 9; fi
+case "$*" in
+  *--non-interactive*fail*) echo "it failed" >&2; exit 1 ;;
+  *--non-interactive*wait*)
+    trap 'echo "interrupted: saving state"; exit 0' INT
+    echo "started"; while :; do sleep 0.05; done ;;
+  *) echo "ran: $*"; exit 0 ;;
+esac
+"""
+
+
+@pytest.fixture
+def command(tmp_path: Path) -> InterruptiblePulumiCommand:
+    script = tmp_path / "bin" / "pulumi"
+    script.parent.mkdir()
+    script.write_text(textwrap.dedent(FAKE_PULUMI))
+    script.chmod(0o755)
+    return InterruptiblePulumiCommand(root=str(tmp_path))
+
+
+def test_runs_non_interactive_and_reports_output(
+    command: InterruptiblePulumiCommand, tmp_path: Path
+) -> None:
+    lines: list[str] = []
+    result = command.run(["stack", "ls"], str(tmp_path), {}, on_output=lines.append)
+    assert result.stdout == "ran: --non-interactive stack ls" and lines == [result.stdout]
+    with pytest.raises(CommandError, match="it failed"):
+        command.run(["fail"], str(tmp_path), {})
+    assert not command.interrupt() and not command.running()
+
+
+def test_interrupt_sends_sigint_to_the_running_cli(
+    command: InterruptiblePulumiCommand, tmp_path: Path
+) -> None:
+    results: list[str] = []
+    thread = threading.Thread(
+        target=lambda: results.append(command.run(["wait"], str(tmp_path), {}).stdout)
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not command.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # let the script install its trap
+    assert command.interrupt()
+    thread.join(10)
+    assert results and results[0].endswith("interrupted: saving state")

@@ -1,0 +1,43 @@
+"""Desired statuses (what the program writes) and failure reports."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from components import naming
+from components.watch.statuses import (
+    ERROR_PREFIX,
+    desired_statuses,
+    error_status,
+    has_error_status,
+)
+from tests.unit.factories import manifest
+
+TODAY = date(2025, 6, 1)
+
+
+def test_desired_statuses_follow_the_program() -> None:
+    bindings = {
+        "jupyterhub/a": manifest("a", replicas=1),
+        "jupyterhub/b": manifest("b", replicas=0),
+        "jupyterhub/old": manifest("old", username="o@x.org", expires="2020-01-01"),
+        "jupyterhub/bad": manifest("bad", workspace="Not_A_Name"),
+    }
+    name = naming.deployment_name("default-generic-workspace", "jane.doe@example.org")
+    out = desired_statuses(bindings, bindings.keys(), TODAY)
+    shared = {"statusText": "READY", "deploymentName": name, "replicas": 1}
+    assert out["jupyterhub/a"] == shared and out["jupyterhub/b"] == shared
+    assert out["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
+    assert out["jupyterhub/bad"]["statusText"].startswith("INVALID: spec.workspace")
+    assert set(desired_statuses(bindings, ["jupyterhub/a", "ns/absent"], TODAY)) == {"jupyterhub/a"}
+
+
+def test_error_status_is_one_bounded_line() -> None:
+    status = error_status("\n  boom: database unreachable\nmore", attempt=3, retry_in=8.0)
+    assert status == {
+        "statusText": f"{ERROR_PREFIX}boom: database unreachable (attempt 3, retry in 8s)"
+    }
+    assert len(error_status("x" * 1000, attempt=1, retry_in=None)["statusText"]) == 256
+    assert has_error_status({"status": status})
+    assert not has_error_status({"status": {"statusText": "READY"}})
+    assert not has_error_status({})

@@ -1,0 +1,293 @@
+"""The worker against a fake stack: run choice, scoping, retries, status reports, recovery."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import naming
+from components.watch.changes import Change, ChangeKind
+from components.watch.locks import LockKeeper, StackLock, StackLockedError
+from components.watch.overrides import Project
+from components.watch.retry import Backoff
+from components.watch.runner import RunOutcome
+from components.watch.targets import BROWSER_WORKSPACE_TYPE
+from components.watch.worker import Worker, WorkerSettings
+from components.watch.workqueue import Pending, WorkQueue
+from tests.unit.factories import manifest
+
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+WORKSPACE = "default-generic-workspace"
+
+
+def key(m: Mapping[str, Any]) -> str:
+    return f"{m['metadata']['namespace']}/{m['metadata']['name']}"
+
+
+def state_for(
+    bindings: Mapping[str, Mapping[str, Any]], pending: list[Any] | None = None
+) -> dict[str, Any]:
+    resources: list[dict[str, Any]] = []
+    for k, m in bindings.items():
+        name = naming.deployment_name(m["spec"]["workspace"], m["spec"]["username"])
+        component = f"urn:pulumi:dev::p::{BROWSER_WORKSPACE_TYPE}::{name}"
+        resources += [
+            {"urn": component, "type": BROWSER_WORKSPACE_TYPE},
+            {
+                "urn": f"{component}$kubernetes:apps/v1:Deployment::{name}",
+                "type": "kubernetes:apps/v1:Deployment",
+                "parent": component,
+            },
+            {
+                "urn": f"urn:pulumi:dev::p::pulumi-python:dynamic/awms:BindingStatus::{k}",
+                "type": "pulumi-python:dynamic/awms:BindingStatus",
+                "inputs": {
+                    "bindingNamespace": m["metadata"]["namespace"],
+                    "bindingName": m["metadata"]["name"],
+                },
+            },
+        ]
+    return {"deployment": {"resources": resources, "pending_operations": pending or []}}
+
+
+class FakeRunner:
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.ups: list[dict[str, Any]] = []
+        self.outcomes: list[RunOutcome] = []
+        self.imported: list[Mapping[str, Any]] = []
+
+    def up(self, **kwargs: Any) -> RunOutcome:
+        config_file = kwargs.get("config_file")
+        if config_file is not None:
+            config = yaml.safe_load(Path(config_file).read_text())["config"]
+            bindings_file = Path(config["awms-browser-workspaces:bindingsFile"])
+            kwargs["scoped_bindings"] = [
+                key(m) for m in yaml.safe_load_all(bindings_file.read_text())
+            ]
+            kwargs["source"] = config["awms-browser-workspaces:bindingsSource"]
+        self.ups.append(kwargs)
+        operation = "targeted up" if kwargs.get("targets") else "up"
+        return self.outcomes.pop(0) if self.outcomes else RunOutcome(operation, 1.0)
+
+    def export(self) -> dict[str, Any]:
+        return self.state
+
+    def import_state(self, state: Mapping[str, Any]) -> None:
+        self.imported.append(state)
+        self.state = dict(state)
+
+
+class FakeStatuses:
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+
+    def patch(self, key: str, status: Mapping[str, Any]) -> bool:
+        self.patches.append((key, dict(status)))
+        return True
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    (tmp_path / "Pulumi.yaml").write_text("name: awms-browser-workspaces\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  awms-browser-workspaces:x: y\n")
+    return Project.load(tmp_path)
+
+
+def make_worker(
+    project: Project,
+    bindings: dict[str, Any],
+    runner: FakeRunner,
+    *,
+    scoped: bool = True,
+    locks: LockKeeper | None = None,
+) -> tuple[Worker, WorkQueue, FakeStatuses]:
+    queue = WorkQueue(Pending(debounce=0.0, max_delay=0.0), clock=lambda: 0.0)
+    statuses = FakeStatuses()
+    worker = Worker(
+        queue,
+        runner,
+        locks or LockKeeper(None, project.name, "dev"),
+        project,
+        "dev",
+        lambda: bindings,
+        statuses=statuses,
+        backoff=Backoff(jitter=0.0),
+        settings=WorkerSettings(scoped=scoped),
+        clock=lambda: 0.0,
+        now=lambda: NOW,
+    )
+    return worker, queue, statuses
+
+
+def two_bindings() -> dict[str, Any]:
+    a = manifest("a", username="jane@x.org", replicas=1)
+    b = manifest("b", username="john@x.org")
+    return {key(a): a, key(b): b}
+
+
+def test_a_replicas_change_runs_a_scoped_targeted_up(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(project, bindings, runner)
+    queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "replicas"))
+    batch = queue.take(0)
+    assert batch is not None
+    outcome = worker.execute(batch)
+    assert outcome is not None and outcome.ok
+    (call,) = runner.ups
+    name = naming.deployment_name(WORKSPACE, "jane@x.org")
+    assert call["targets"][0].endswith(f"::{name}") and len(call["targets"]) == 3
+    assert call["source"] == "file" and call["scoped_bindings"] == ["jupyterhub/a"]
+    assert not any(naming.deployment_name(WORKSPACE, "john@x.org") in u for u in call["targets"])
+
+
+def test_whole_program_targeting_when_scoping_is_off(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(project, bindings, runner, scoped=False)
+    queue.add(Change(ChangeKind.BINDING, "jupyterhub/b", "replicas"))
+    batch = queue.take(0)
+    assert batch is not None
+    worker.execute(batch)
+    assert runner.ups[0].get("config_file") is None and len(runner.ups[0]["targets"]) == 3
+
+
+def test_full_runs_continue_on_error_and_reindex(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner({"deployment": {"resources": []}})
+    worker, queue, _ = make_worker(project, bindings, runner)
+    queue.request_full("start-up")
+    batch = queue.take(0)
+    assert batch is not None
+    runner.state = state_for(bindings)  # what the full run created
+    worker.execute(batch)
+    assert runner.ups == [{"continue_on_error": True, "message": "watch: start-up"}]
+    assert worker.index is not None and set(worker.index.statuses) == set(bindings)
+
+
+def test_untargetable_work_is_escalated_to_a_full_run(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for({}))  # nothing deployed yet
+    worker, queue, _ = make_worker(project, bindings, runner)
+    queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "replicas"))
+    batch = queue.take(0)
+    assert batch is not None
+    assert worker.execute(batch) is None and runner.ups == []
+    again = queue.take(0)
+    assert again is not None and again.full and again.full_keys == {"jupyterhub/a"}
+
+
+def test_failures_are_requeued_and_reported_then_cleared(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, statuses = make_worker(project, bindings, runner)
+    name = naming.deployment_name(WORKSPACE, "jane@x.org")
+    runner.outcomes.append(
+        RunOutcome("targeted up", error="connection refused", failed_urns=["urn:unknown"])
+    )
+    queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "replicas"))
+    batch = queue.take(0)
+    assert batch is not None
+    outcome = worker.execute(batch)
+    assert outcome is not None and not outcome.ok
+    assert statuses.patches == [
+        (
+            "jupyterhub/a",
+            {"statusText": "ERROR: connection refused (attempt 1, retry in 2s)"},
+        )
+    ]
+    assert worker.marked == {"jupyterhub/a"}
+    assert queue.take(0) is None  # waiting out the backoff
+    worker.clock = lambda: 2.0
+    queue._clock = lambda: 2.0
+    retry = queue.take(0)
+    assert retry is not None and retry.attempt == 2
+    worker.execute(retry)
+    assert statuses.patches[-1] == (
+        "jupyterhub/a",
+        {"statusText": "READY", "deploymentName": name, "replicas": 1},
+    )
+    assert worker.marked == set()
+
+
+def test_failed_full_run_reports_the_bindings_whose_resources_failed(project: Project) -> None:
+    bindings = two_bindings()
+    state = state_for(bindings)
+    runner = FakeRunner(state)
+    worker, queue, statuses = make_worker(project, bindings, runner)
+    deployment_urn = state["deployment"]["resources"][4]["urn"]  # john's Deployment
+    runner.outcomes.append(RunOutcome("up", error="boom", failed_urns=[deployment_urn]))
+    queue.request_full("resync")
+    batch = queue.take(0)
+    assert batch is not None
+    worker.execute(batch)
+    assert [k for k, _ in statuses.patches] == ["jupyterhub/b"]
+
+
+def test_a_live_lock_is_waited_for_without_running(project: Project) -> None:
+    class Locked(LockKeeper):
+        def clear_stale(self) -> list[StackLock]:
+            raise StackLockedError([StackLock(Path("/x.json"), 5, "u", "h", None)])
+
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(
+        project, bindings, runner, locks=Locked(None, project.name, "dev")
+    )
+    queue.request_full("start-up")
+    batch = queue.take(0)
+    assert batch is not None
+    outcome = worker.execute(batch)
+    assert outcome is not None and outcome.locked and runner.ups == []
+    assert queue.has_pending()
+
+
+def test_pending_operations_of_a_killed_run_are_cleared_once(project: Project) -> None:
+    bindings = two_bindings()
+    pending = [{"type": "updating", "resource": {"urn": "urn:x"}}]
+    runner = FakeRunner(state_for(bindings, pending))
+    worker, queue, _ = make_worker(project, bindings, runner)
+    queue.request_full("start-up")
+    batch = queue.take(0)
+    assert batch is not None
+    worker.execute(batch)
+    assert len(runner.imported) == 1
+    assert runner.imported[0]["deployment"]["pending_operations"] == []
+    queue.request_full("again")
+    again = queue.take(0)
+    assert again is not None
+    worker.execute(again)
+    assert len(runner.imported) == 1
+
+
+def test_errors_left_by_an_earlier_watcher_are_adopted(project: Project) -> None:
+    bindings = two_bindings()
+    bindings["jupyterhub/b"]["status"] = {"statusText": "ERROR: old failure"}
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, statuses = make_worker(project, bindings, runner)
+    worker.adopt_reported_errors()
+    queue.request_full("start-up")
+    batch = queue.take(0)
+    assert batch is not None
+    worker.execute(batch)
+    assert statuses.patches[0][0] == "jupyterhub/b"
+    assert statuses.patches[0][1]["statusText"] == "READY"
+
+
+def test_loop_stops_when_asked(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(project, bindings, runner)
+    thread = threading.Thread(target=worker.loop)
+    thread.start()
+    worker.stop.set()
+    queue.close()
+    thread.join(5)
+    assert not thread.is_alive()
