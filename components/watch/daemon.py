@@ -120,6 +120,8 @@ def run(config: WatchConfig) -> int:
     worker.adopt_reported_errors()
     if config.initial_run == "full":
         queue.request_full("start-up: converge whatever changed while nobody watched")
+    else:
+        worker.prepare()
     failure: list[BaseException] = []
     thread = threading.Thread(
         target=_guard(worker.loop, failure, shutdown.requested), name="worker", daemon=True

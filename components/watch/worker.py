@@ -110,6 +110,23 @@ class Worker:
         """Bindings still showing an ERROR from an earlier watcher get their status back too."""
         self.marked |= {key for key, m in self.bindings().items() if has_error_status(m)}
 
+    def prepare(self) -> None:
+        """Recover and index the stack now, so the first targeted run pays for neither.
+
+        Start-up without a full run (``--initial-run none``) would otherwise export the state
+        inside the first login's latency. A live lock is left for the first run to wait on.
+        """
+        try:
+            if self.locks.clear_stale():
+                self._recover = True
+        except StackLockedError as error:
+            log.warning("%s", error)
+            return
+        if self._recover:
+            self._clear_pending_operations()
+        if self.index is None:
+            self.index = self._load_index()
+
     def loop(self) -> None:
         """Run due work until ``stop`` is set; timers add periodic and expiry full runs."""
         resync = self.settings.resync_interval
