@@ -8,11 +8,13 @@ earlier one started.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,20 @@ def tools_bin() -> Path:
     return Path(out.stdout.strip())
 
 
+def postgres_dir(workdir: Path) -> Path:
+    """Where the sandbox's PostgreSQL lives.
+
+    PostgreSQL refuses to run as root, so the server runs as an unprivileged OS user who must be
+    able to traverse every parent directory. Work directories under private homes or pytest's
+    0700 temp roots are not traversable; those sandboxes keep their database under /tmp.
+    """
+    candidate = workdir / "postgres"
+    if os.geteuid() != 0 or all(os.stat(p).st_mode & 0o001 for p in workdir.parents):
+        return candidate
+    digest = hashlib.sha256(str(workdir).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"awms-sandbox-postgres-{digest}"
+
+
 @dataclass
 class Sandbox:
     """A running (or stopped) sandbox rooted at ``workdir``."""
@@ -74,7 +90,7 @@ class Sandbox:
         workdir.mkdir(parents=True, exist_ok=True)
         return cls(
             workdir=workdir,
-            postgres=PostgresServer(workdir / "postgres"),
+            postgres=PostgresServer(postgres_dir(workdir)),
             kube=KubeControlPlane(workdir / "kube", tools_bin()),
         )
 
@@ -126,6 +142,7 @@ class Sandbox:
 
     def purge(self) -> None:
         self.down()
+        shutil.rmtree(self.postgres.workdir, ignore_errors=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def save(self) -> None:

@@ -39,7 +39,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> It
     try:
         yield box
     finally:
-        box.down()
+        box.purge()
 
 
 def copy_program(dest: Path) -> Path:
