@@ -29,7 +29,11 @@ class Registered:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Echoes inputs and adds the outputs each resource type is expected to produce."""
+    """Echoes inputs and adds the outputs each resource type is expected to produce.
+
+    Guacamole resources use the row's primary key as their resource id (the classes derive
+    ``group_id``/``entity_id``/``connection_id`` from it), so they get numeric ids here.
+    """
 
     def __init__(self) -> None:
         self.ids = itertools.count(1)
@@ -39,13 +43,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.inputs[(args.typ, args.name)] = args.inputs
         outputs = dict(args.inputs)
         typ = args.typ
-        if typ.endswith("guacamole:ConnectionGroup"):
-            outputs["group_id"] = next(self.ids)
-        elif typ.endswith("guacamole:User"):
-            outputs.update(entity_id=next(self.ids), user_id=next(self.ids))
-        elif typ.endswith("guacamole:Connection"):
-            outputs["connection_id"] = next(self.ids)
-        elif typ.endswith("awms:GeneratedPassword"):
+        if "dynamic/guacamole:" in typ:
+            row_id = next(self.ids)
+            key = {
+                "ConnectionGroup": "group_id",
+                "User": "entity_id",
+                "Connection": "connection_id",
+            }[typ.rsplit(":", 1)[1]]
+            outputs[key] = row_id
+            if key == "entity_id":
+                outputs["user_id"] = next(self.ids)
+            return str(row_id), outputs
+        if typ.endswith("awms:GeneratedPassword"):
             outputs["password"] = f"generated-{args.name}"
         elif typ.endswith("awms:BindingStatus"):
             outputs["patched"] = True
