@@ -273,7 +273,14 @@ class KubeControlPlane:
             if not proc.wait_gone(self.stop_grace):
                 proc.signal(signal.SIGKILL)
                 proc.wait_gone(10.0)
-        self._processes = []
+        # Anything that survived SIGKILL stays recorded, so a later stop() can retry.
+        survivors = [p for p in self._processes if p.alive()]
+        self._processes = survivors
+        if survivors:
+            raise ControlPlaneError(
+                "still running after SIGKILL: "
+                + ", ".join(f"{p.name} (pid {p.pid})" for p in survivors)
+            )
 
     def __enter__(self) -> KubeControlPlane:
         self.start()
