@@ -28,6 +28,8 @@ STATE_FILE = "sandbox.json"
 GUACAMOLE_DATABASE = "guacamole"
 BROWSER_NAMESPACE = "guacamole"
 BINDINGS_NAMESPACE = "jupyterhub"
+# Matches the encryption salt committed in stacks/Pulumi.dev.yaml; guards sandbox secrets only.
+DEV_STACK_PASSPHRASE = "awms-local-sandbox"
 
 
 def toolchain_env() -> dict[str, str]:
@@ -129,7 +131,7 @@ class Sandbox:
             for namespace in (BROWSER_NAMESPACE, BINDINGS_NAMESPACE):
                 self.kubectl("create", "namespace", namespace)
             self.backend_dir.mkdir(parents=True, exist_ok=True)
-            self.passphrase = self.passphrase or secrets.token_urlsafe(24)
+            self.passphrase = self.passphrase or DEV_STACK_PASSPHRASE
             self.save()
         except BaseException:
             self.down()
