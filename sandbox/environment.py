@@ -29,7 +29,7 @@ GUACAMOLE_DATABASE = "guacamole"
 BROWSER_NAMESPACE = "guacamole"
 BINDINGS_NAMESPACE = "jupyterhub"
 # Matches the encryption salt committed in stacks/Pulumi.dev.yaml; guards sandbox secrets only.
-DEV_STACK_PASSPHRASE = "awms-local-sandbox"
+DEV_STACK_PASSPHRASE = "awms-local-sandbox"  # noqa: S105 - deliberately public, see above
 
 
 def toolchain_env() -> dict[str, str]:
