@@ -43,13 +43,29 @@ def copy_program(dest: Path) -> Path:
 
 @dataclass
 class StateSize:
-    """The checkpoint the file backend rewrites after every resource operation."""
+    """The checkpoint the file backend rewrites after every resource operation.
+
+    ``by_type`` splits the exported state (compact JSON bytes, resource count) by resource type,
+    which is what a decision on resources-per-binding needs.
+    """
 
     bytes_on_disk: int
     resources: int
+    by_type: dict[str, dict[str, int]]
 
-    def as_json(self) -> dict[str, int]:
-        return {"bytes": self.bytes_on_disk, "resources": self.resources}
+    def as_json(self) -> dict[str, Any]:
+        return {"bytes": self.bytes_on_disk, "resources": self.resources, "by_type": self.by_type}
+
+
+def state_by_type(resources: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Compact-JSON bytes and count of the exported state's resources, per type, largest first."""
+    totals: dict[str, dict[str, int]] = {}
+    for resource in resources:
+        kind = str(resource.get("type", "?"))
+        entry = totals.setdefault(kind, {"resources": 0, "bytes": 0})
+        entry["resources"] += 1
+        entry["bytes"] += len(json.dumps(resource, separators=(",", ":")))
+    return dict(sorted(totals.items(), key=lambda item: -item[1]["bytes"]))
 
 
 class ProgramSide:
@@ -118,7 +134,9 @@ class ProgramSide:
         size = files[0].stat().st_size if files else 0
         exported = self.cli.export_state()
         resources = exported.get("deployment", {}).get("resources") or []
-        return StateSize(bytes_on_disk=size, resources=len(resources))
+        return StateSize(
+            bytes_on_disk=size, resources=len(resources), by_type=state_by_type(resources)
+        )
 
     def remove(self) -> None:
         """Forget the stack (after a destroy)."""
