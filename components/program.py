@@ -4,10 +4,16 @@
 so unit tests drive it with in-memory sources and Pulumi mocks. A source that cannot be read
 raises and fails the run (nothing is deleted); a binding that cannot be provisioned is reported
 and skipped while all the others converge.
+
+With ``bootstrapDatabase`` on, the Guacamole database itself is declared first (roles, database,
+schema, grants; see ``components.guacamole.bootstrap``) and every Guacamole row waits for it: the
+connection groups through ``depends_on``, the users and connections inside each BrowserWorkspace
+through a transformation that adds the same dependency to them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +31,13 @@ from components.binding_status import (
 )
 from components.bindings import parse_binding
 from components.browser_workspace import BrowserWorkspace
-from components.guacamole import GuacamoleConnectionGroup
+from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup, GuacamoleUser
+from components.guacamole.bootstrap import (
+    DatabaseBootstrap,
+    declare_database_bootstrap,
+    read_app_login,
+    require_admin_dsn,
+)
 from components.planning import Plan, Severity, plan_workspaces
 from components.settings import Settings
 
@@ -38,6 +50,7 @@ class Declared:
     groups: Mapping[str, GuacamoleConnectionGroup]
     workspaces: Mapping[str, BrowserWorkspace]
     statuses: Mapping[str, BindingStatus]
+    bootstrap: DatabaseBootstrap | None = None
 
     def outputs(self) -> dict[str, Any]:
         """Stack outputs: per-binding names and connection ids, counts, and every problem."""
@@ -46,7 +59,7 @@ class Declared:
             workspace = self.workspaces[plan.deployment_name]
             for key in plan.binding_keys:
                 by_binding[key] = workspace.summary()
-        return {
+        outputs: dict[str, Any] = {
             "workspaces": by_binding,
             "summary": self.plan.summary(),
             "problems": [
@@ -58,6 +71,9 @@ class Declared:
                 for problem in self.plan.problems
             ],
         }
+        if self.bootstrap is not None:
+            outputs["databaseBootstrap"] = self.bootstrap.summary()
+        return outputs
 
 
 def declare(settings: Settings, source: BindingSource, *, today: date | None = None) -> Declared:
@@ -69,23 +85,62 @@ def declare(settings: Settings, source: BindingSource, *, today: date | None = N
     )
     _report(plan, settings, source)
 
+    bootstrap = _bootstrap(settings) if settings.database_bootstrap.enabled else None
+    after: list[pulumi.Resource] = bootstrap.ready if bootstrap else []
+
     kubernetes = k8s.Provider("kubernetes", kubeconfig=settings.kubeconfig or None)
     groups = {
-        workspace: GuacamoleConnectionGroup(f"group-{workspace}", group_name=workspace)
+        workspace: GuacamoleConnectionGroup(
+            f"group-{workspace}",
+            group_name=workspace,
+            opts=pulumi.ResourceOptions(depends_on=after) if after else None,
+        )
         for workspace in sorted({p.workspace for p in plan.workspaces})
     }
+    workspace_opts = pulumi.ResourceOptions(
+        providers=[kubernetes],
+        transformations=[_guacamole_rows_after(after)] if after else None,
+    )
     workspaces = {
         p.deployment_name: BrowserWorkspace(
             p.deployment_name,
             plan=p,
             settings=settings,
             group_id=groups[p.workspace].group_id,
-            opts=pulumi.ResourceOptions(providers=[kubernetes]),
+            opts=workspace_opts,
         )
         for p in plan.workspaces
     }
     statuses = _statuses(plan, workspaces) if settings.write_binding_status else {}
-    return Declared(plan, groups, workspaces, statuses)
+    return Declared(plan, groups, workspaces, statuses, bootstrap)
+
+
+def _bootstrap(settings: Settings) -> DatabaseBootstrap:
+    """Declare the database bootstrap; the credentials come from stack config or environment."""
+    config = pulumi.Config()
+    require_admin_dsn(config.get, os.environ)
+    login = read_app_login(config.get, os.environ)
+    return declare_database_bootstrap(settings.database_bootstrap, login)
+
+
+def _guacamole_rows_after(
+    resources: list[pulumi.Resource],
+) -> pulumi.ResourceTransformation:
+    """A transformation making the Guacamole users and connections wait for ``resources``.
+
+    Why a transformation: they are children of BrowserWorkspace, and a component's
+    ``depends_on`` does not reach its children; a transformation on the component does.
+    """
+
+    def transformation(
+        args: pulumi.ResourceTransformationArgs,
+    ) -> pulumi.ResourceTransformationResult | None:
+        if not isinstance(args.resource, GuacamoleUser | GuacamoleConnection):
+            return None
+        opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=resources))
+        return pulumi.ResourceTransformationResult(args.props, opts)
+
+    return transformation
 
 
 def _statuses(plan: Plan, workspaces: Mapping[str, BrowserWorkspace]) -> dict[str, BindingStatus]:

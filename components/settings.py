@@ -7,6 +7,10 @@ run before anything is declared, never silently fall back to a default.
 
 Object-valued keys (``resources``, ``podSecurity``, ``networkPolicy``) are merged one level deep
 over their defaults: each sub-key given replaces that sub-key's default as a whole.
+
+The two database URLs (``SECRET_KEYS``) are not settings of the program: the providers read them
+at run time so they never enter the state. ``load_settings`` only insists that a stack stores them
+encrypted, since ``Pulumi.yaml`` cannot declare them ``secret`` and still leave them optional.
 """
 
 from __future__ import annotations
@@ -57,9 +61,24 @@ DEFAULTS: dict[str, Any] = {
     },
     "awaitDeployments": False,
     "writeBindingStatus": True,
+    "bootstrapDatabase": False,
+    "guacamoleDatabaseName": "guacamole",
+    "guacamoleOwnerRole": "guacamole_owner",
+    "guacamoleLoginRole": "guacamole_app",
+    "guacamoleSchemaVersion": "1.5",
+    "guacamoleDropOnDelete": False,
 }
-"""Every program setting with its default (``guacamoleDatabaseUrl`` is read by the Guacamole
-providers themselves and has no default: a stack must set it)."""
+"""Every program setting with its default."""
+
+SECRET_KEYS: tuple[str, ...] = ("guacamoleDatabaseUrl", "guacamoleAdminDatabaseUrl")
+"""Optional secret keys read by the dynamic providers (and, for the bootstrap, by the program):
+the login DSN (else ``AWMS_GUACAMOLE_DATABASE_URL``) and the administrator DSN (else
+``AWMS_GUACAMOLE_ADMIN_DATABASE_URL``). Declared in Pulumi.yaml with an empty default."""
+
+IDENTIFIER_MAX_BYTES = 63
+"""PostgreSQL truncates longer identifiers (NAMEDATALEN - 1)."""
+
+_RESERVED_ROLES = {"public", "none", "current_user", "session_user", "current_role"}
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SECCOMP = {"RuntimeDefault", "Unconfined", ""}
@@ -123,6 +142,18 @@ class NetworkPolicySettings:
 
 
 @dataclass(frozen=True)
+class DatabaseBootstrapSettings:
+    """What the optional database bootstrap creates (``bootstrapDatabase`` and friends)."""
+
+    enabled: bool
+    database_name: str
+    owner_role: str
+    login_role: str
+    schema_version: Literal["1.5", "1.6"]
+    drop_on_delete: bool
+
+
+@dataclass(frozen=True)
 class Settings:
     bindings_source: Literal["cluster", "file"]
     bindings_file: str
@@ -141,6 +172,7 @@ class Settings:
     network_policy: NetworkPolicySettings
     await_deployments: bool
     write_binding_status: bool
+    database_bootstrap: DatabaseBootstrapSettings
 
 
 def load_settings(config: pulumi.Config | None = None) -> Settings:
@@ -159,7 +191,19 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
             raise SettingsError(f"{key}: {error}") from error
         if value is not None:
             values[key] = value
+    for key in SECRET_KEYS:
+        _require_encrypted(config, key)
     return settings_from_values(values)
+
+
+def _require_encrypted(config: pulumi.Config, key: str) -> None:
+    """A database URL carries a password: a stack must store it with ``--secret``."""
+    value = config.get(key)
+    if value and value.strip() and not pulumi.runtime.is_config_secret(config.full_key(key)):
+        raise SettingsError(
+            f"{key}: stored in plaintext in the stack configuration; it holds a password, so "
+            f"set it again with `pulumi config set --secret {key} <libpq URL>`"
+        )
 
 
 def settings_from_values(values: Mapping[str, Any]) -> Settings:
@@ -195,7 +239,42 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         network_policy=_network_policy(merged["networkPolicy"], namespace),
         await_deployments=_bool(merged, "awaitDeployments"),
         write_binding_status=_bool(merged, "writeBindingStatus"),
+        database_bootstrap=_database_bootstrap(merged),
     )
+
+
+def _database_bootstrap(values: Mapping[str, Any]) -> DatabaseBootstrapSettings:
+    owner = _identifier(values, "guacamoleOwnerRole", role=True)
+    login = _identifier(values, "guacamoleLoginRole", role=True)
+    if owner == login:
+        raise SettingsError(
+            f"guacamoleLoginRole: must differ from guacamoleOwnerRole ({owner!r}); the login role "
+            "must not own the schema, or it could drop it"
+        )
+    version = _choice(values, "guacamoleSchemaVersion", {"1.5", "1.6"})
+    return DatabaseBootstrapSettings(
+        enabled=_bool(values, "bootstrapDatabase"),
+        database_name=_identifier(values, "guacamoleDatabaseName", role=False),
+        owner_role=owner,
+        login_role=login,
+        schema_version="1.6" if version == "1.6" else "1.5",
+        drop_on_delete=_bool(values, "guacamoleDropOnDelete"),
+    )
+
+
+def _identifier(values: Mapping[str, Any], key: str, *, role: bool) -> str:
+    """A PostgreSQL database or role name: non-empty, at most 63 bytes, not reserved."""
+    value = _nonempty(values, key)
+    if "\x00" in value:
+        raise SettingsError(f"{key}: must not contain NUL characters")
+    if len(value.encode("utf-8")) > IDENTIFIER_MAX_BYTES:
+        raise SettingsError(
+            f"{key}: {value!r} is longer than {IDENTIFIER_MAX_BYTES} bytes, which PostgreSQL "
+            "would silently truncate"
+        )
+    if role and (value.lower() in _RESERVED_ROLES or value.startswith("pg_")):
+        raise SettingsError(f"{key}: {value!r} is reserved by PostgreSQL and cannot name a role")
+    return value
 
 
 def _merge(key: str, default: Any, value: Any) -> Any:

@@ -1,177 +1,195 @@
-"""Optional: declare the Guacamole database, its roles and least-privilege grants with Pulumi.
+"""Optional: declare Guacamole's database, its roles, schema and least-privilege grants.
 
-Why: a fresh environment needs a database for Guacamole before any row can be written. When the
-stack enables it (config switch ``bootstrapDatabase``; the program decides whether to call this),
-``declare_database_bootstrap`` declares, through the ``pulumi_postgresql`` provider connected
-with an administrator account:
+Why: a fresh environment needs a database before any Guacamole row can be written. With the
+stack switch ``bootstrapDatabase`` on, the program calls ``declare_database_bootstrap``, which
+declares (through the psycopg providers of ``dbadmin``, connected as the administrator from the
+secret ``guacamoleAdminDatabaseUrl``):
 
-* a NOLOGIN group role that owns the database (and should own the schema objects: apply the
-  schema with ``SET ROLE <owner>`` or as that role, e.g. ``apply_schema`` over such a session);
-* a LOGIN role for the Guacamole web application and this program's providers, which is NOT a
-  member of the owner group: it gets only ``CONNECT`` on the database, ``USAGE`` on the schema,
-  ``SELECT/INSERT/UPDATE/DELETE`` on the tables and ``USAGE/SELECT`` on the sequences, both for
-  existing objects and, through default privileges, for objects the owner creates later.
+* ``guacamoleOwnerRole``: a NOLOGIN group role that owns the database and every schema object;
+* ``guacamoleLoginRole``: the LOGIN role Guacamole and this program's providers connect as. It
+  is NOT a member of the owner group, so it cannot DROP or ALTER anything;
+* ``guacamoleDatabaseName``, owned by the group (retained on delete unless
+  ``guacamoleDropOnDelete``);
+* the Guacamole schema (``guacamoleSchemaVersion``), applied as the group when absent;
+* the grants: CONNECT, USAGE on schema public, SELECT/INSERT/UPDATE/DELETE on the tables,
+  USAGE/SELECT on the sequences, the same as default privileges for what the group creates later.
 
-The application DSN is returned as a secret ``Output`` so the program can feed it to the stack
-output or to the web application's configuration; the providers themselves still read
-``guacamoleDatabaseUrl``.
+How the login credentials flow: they are not invented here. ``guacamoleDatabaseUrl`` (or
+``AWMS_GUACAMOLE_DATABASE_URL``) is the DSN the Guacamole providers connect with anyway; the
+bootstrap creates exactly the role, password and database that DSN names, so one ``pulumi up``
+on an empty server both bootstraps and writes the rows, and rotating the password is one config
+change. The DSN's user must be ``guacamoleLoginRole`` and its database ``guacamoleDatabaseName``
+(a mismatch fails the run, naming both keys). The password becomes a secret input of the login
+role; it reaches the server only as a SCRAM verifier.
 """
 
 from __future__ import annotations
 
-import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
+import psycopg.conninfo
 import pulumi
-import pulumi_postgresql as postgresql
-from pulumi import Input, Output, ResourceOptions
+from pulumi import Output, ResourceOptions
 
-TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
-SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
+from components.settings import DatabaseBootstrapSettings
+
+from .dbadmin import GuacamoleSchema, PostgresDatabase, PostgresGrants, PostgresRole
+from .dbadmin.settings import missing_admin_dsn_message, resolve_admin_dsn
+from .errors import ConfigurationError
+from .settings import CONFIG_KEY, ENV_VAR, describe_dsn, missing_dsn_message, resolve_dsn
+
+ConfigGet = Callable[[str], Any]
 
 
 @dataclass(frozen=True)
-class BootstrapSettings:
-    """Where the administrator connects and what to create.
+class AppLogin:
+    """The login role's credentials, parsed from the Guacamole providers' DSN."""
 
-    ``admin_password`` and ``app_password`` should be secret Outputs (e.g. from
-    ``pulumi.Config().require_secret`` or a ``RandomPassword``).
-    """
+    user: str
+    dbname: str
+    password: str | None
+    where: str  # the DSN without its password, for messages
 
-    admin_host: str
-    admin_username: str
-    admin_password: Input[str]
-    app_password: Input[str]
-    admin_port: int = 5432
-    admin_database: str = "postgres"
-    sslmode: str = "prefer"
-    admin_is_superuser: bool = False
-    database_name: str = "guacamole"
-    schema_name: str = "public"
-    owner_role: str = "guacamole_owner"
-    app_role: str = "guacamole_app"
+    def __repr__(self) -> str:  # never print the password by accident
+        return f"AppLogin({self.where})"
 
 
-@dataclass
+@dataclass(frozen=True)
 class DatabaseBootstrap:
-    """The resources declared by ``declare_database_bootstrap``."""
+    """The resources ``declare_database_bootstrap`` declared."""
 
-    provider: postgresql.Provider
-    owner: postgresql.Role
-    app: postgresql.Role
-    database: postgresql.Database
-    grants: list[pulumi.CustomResource]
-    app_dsn: Output[str]
+    settings: DatabaseBootstrapSettings
+    owner: PostgresRole
+    login: PostgresRole
+    database: PostgresDatabase
+    schema: GuacamoleSchema
+    grants: PostgresGrants
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """What Guacamole rows must wait for: the schema and the grants (which need the rest)."""
+        return [self.schema, self.grants]
+
+    def summary(self) -> dict[str, Any]:
+        """A stack output describing the bootstrap (no credentials)."""
+        return {
+            "database": self.settings.database_name,
+            "ownerRole": self.settings.owner_role,
+            "loginRole": self.settings.login_role,
+            "schemaVersion": self.settings.schema_version,
+            "dropOnDelete": self.settings.drop_on_delete,
+        }
 
 
-def app_dsn(settings: BootstrapSettings, password: str) -> str:
-    """The libpq URL the application role connects with (pure)."""
-    q = urllib.parse.quote
-    return (
-        f"postgresql://{q(settings.app_role, safe='')}:{q(password, safe='')}"
-        f"@{settings.admin_host}:{settings.admin_port}/{q(settings.database_name, safe='')}"
-        f"?sslmode={q(settings.sslmode, safe='')}"
+def parse_app_login(dsn: str) -> AppLogin:
+    """User, database and password of ``dsn`` (pure); errors never show the password."""
+    where = describe_dsn(dsn)
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        raise ConfigurationError(f"{CONFIG_KEY}: not a libpq connection string ({where})") from None
+    user, dbname = params.get("user"), params.get("dbname")
+    if not user or not dbname:
+        raise ConfigurationError(
+            f"{CONFIG_KEY}: must name the user and the database ({where}); the database "
+            "bootstrap creates exactly that login role and database"
+        )
+    password = params.get("password")
+    return AppLogin(
+        user=str(user),
+        dbname=str(dbname),
+        password=str(password) if password else None,
+        where=where,
     )
+
+
+def read_app_login(config_get: ConfigGet, environ: Mapping[str, str]) -> AppLogin:
+    """The login DSN from the same places the Guacamole providers read it (I/O edge)."""
+    dsn = resolve_dsn(config_get, environ)
+    if dsn is None:
+        raise ConfigurationError(
+            f"bootstrapDatabase needs the login the Guacamole providers will use: "
+            f"{missing_dsn_message()}"
+        )
+    return parse_app_login(dsn)
+
+
+def require_admin_dsn(config_get: ConfigGet, environ: Mapping[str, str]) -> None:
+    """Fail the run before declaring anything if the administrator DSN is nowhere."""
+    if resolve_admin_dsn(config_get, environ) is None:
+        raise ConfigurationError(missing_admin_dsn_message())
+
+
+def check_login(settings: DatabaseBootstrapSettings, login: AppLogin) -> None:
+    """The DSN must name the role and database the bootstrap creates (pure)."""
+    source = f"{CONFIG_KEY} (or {ENV_VAR})"
+    if login.user != settings.login_role:
+        raise ConfigurationError(
+            f"{source} connects as {login.user!r} but guacamoleLoginRole is "
+            f"{settings.login_role!r}: make them the same role"
+        )
+    if login.dbname != settings.database_name:
+        raise ConfigurationError(
+            f"{source} uses database {login.dbname!r} but guacamoleDatabaseName is "
+            f"{settings.database_name!r}: make them the same database"
+        )
 
 
 def declare_database_bootstrap(
-    settings: BootstrapSettings, opts: ResourceOptions | None = None
+    settings: DatabaseBootstrapSettings,
+    login: AppLogin,
+    opts: ResourceOptions | None = None,
 ) -> DatabaseBootstrap:
-    """Declare the database, the owner group, the application login and its grants."""
+    """Declare the owner group, the login role, the database, the schema and the grants."""
+    check_login(settings, login)
     name = settings.database_name
-    provider = postgresql.Provider(
-        f"guacamole-db-admin-{name}",
-        host=settings.admin_host,
-        port=settings.admin_port,
-        username=settings.admin_username,
-        password=Output.secret(settings.admin_password),
-        database=settings.admin_database,
-        sslmode=settings.sslmode,
-        superuser=settings.admin_is_superuser,
+    drop = settings.drop_on_delete
+    owner = PostgresRole(
+        f"guacamole-db-owner-{name}",
+        name=settings.owner_role,
+        login=False,
+        drop_on_delete=drop,
         opts=opts,
     )
-    child = ResourceOptions.merge(opts, ResourceOptions(provider=provider))
-    owner = postgresql.Role(
-        f"guacamole-db-owner-{name}", name=settings.owner_role, login=False, opts=child
-    )
-    app = postgresql.Role(
-        f"guacamole-db-app-{name}",
-        name=settings.app_role,
+    if login.password is None:
+        pulumi.log.warn(
+            f"{CONFIG_KEY} has no password: the login role {settings.login_role!r} is created "
+            "without one (or keeps its own), so it must authenticate another way"
+        )
+    app = PostgresRole(
+        f"guacamole-db-login-{name}",
+        name=settings.login_role,
         login=True,
-        password=Output.secret(settings.app_password),
-        opts=child,
+        password=None if login.password is None else Output.secret(login.password),
+        member_of=[],
+        drop_on_delete=drop,
+        opts=opts,
     )
-    database = postgresql.Database(
+    database = PostgresDatabase(
         f"guacamole-db-{name}",
         name=name,
         owner=owner.name,
-        encoding="UTF8",
-        template="template0",
-        opts=ResourceOptions.merge(child, ResourceOptions(depends_on=[owner])),
+        drop_on_delete=drop,
+        opts=opts,
     )
-    after_db = ResourceOptions.merge(child, ResourceOptions(depends_on=[database, app]))
-    grants: list[pulumi.CustomResource] = [
-        postgresql.Grant(
-            f"guacamole-db-connect-{name}",
-            database=database.name,
-            role=app.name,
-            object_type="database",
-            privileges=["CONNECT"],
-            opts=after_db,
-        ),
-        postgresql.Grant(
-            f"guacamole-db-schema-usage-{name}",
-            database=database.name,
-            role=app.name,
-            schema=settings.schema_name,
-            object_type="schema",
-            privileges=["USAGE"],
-            opts=after_db,
-        ),
-        postgresql.Grant(
-            f"guacamole-db-tables-{name}",
-            database=database.name,
-            role=app.name,
-            schema=settings.schema_name,
-            object_type="table",
-            privileges=list(TABLE_PRIVILEGES),
-            opts=after_db,
-        ),
-        postgresql.Grant(
-            f"guacamole-db-sequences-{name}",
-            database=database.name,
-            role=app.name,
-            schema=settings.schema_name,
-            object_type="sequence",
-            privileges=list(SEQUENCE_PRIVILEGES),
-            opts=after_db,
-        ),
-        postgresql.DefaultPrivileges(
-            f"guacamole-db-default-tables-{name}",
-            database=database.name,
-            role=app.name,
-            owner=owner.name,
-            schema=settings.schema_name,
-            object_type="table",
-            privileges=list(TABLE_PRIVILEGES),
-            opts=after_db,
-        ),
-        postgresql.DefaultPrivileges(
-            f"guacamole-db-default-sequences-{name}",
-            database=database.name,
-            role=app.name,
-            owner=owner.name,
-            schema=settings.schema_name,
-            object_type="sequence",
-            privileges=list(SEQUENCE_PRIVILEGES),
-            opts=after_db,
-        ),
-    ]
-    def render(password: str) -> str:
-        return app_dsn(settings, password)
-
-    password: Output[str] = Output.secret(settings.app_password)
-    dsn: Output[str] = password.apply(render)
+    schema = GuacamoleSchema(
+        f"guacamole-db-schema-{name}",
+        database=database.name,
+        owner=owner.name,
+        version=settings.schema_version,
+        opts=opts,
+    )
+    grants = PostgresGrants(
+        f"guacamole-db-grants-{name}",
+        database=database.name,
+        role=app.name,
+        owner=owner.name,
+        revoke_on_delete=drop,
+        opts=ResourceOptions.merge(opts, ResourceOptions(depends_on=[schema])),
+    )
     return DatabaseBootstrap(
-        provider=provider, owner=owner, app=app, database=database, grants=grants, app_dsn=dsn
+        settings=settings, owner=owner, login=app, database=database, schema=schema, grants=grants
     )

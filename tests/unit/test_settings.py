@@ -12,6 +12,7 @@ import yaml
 
 from components.settings import (
     DEFAULTS,
+    SECRET_KEYS,
     EgressDestination,
     PortSpec,
     SettingsError,
@@ -42,15 +43,19 @@ def test_defaults_match_the_legacy_operator():
 def test_project_file_declares_every_setting_with_the_same_default():
     project = yaml.safe_load(PROJECT_FILE.read_text())
     declared = project["config"]
-    assert set(declared) == set(DEFAULTS) | {"guacamoleDatabaseUrl"}
+    assert set(declared) == set(DEFAULTS) | set(SECRET_KEYS)
     for key, default in DEFAULTS.items():
         assert declared[key]["default"] == default, key
         assert declared[key]["description"], key
         if not isinstance(default, dict):
             expected = {bool: "boolean", str: "string"}[type(default)]
             assert declared[key]["type"] == expected, key
-    dsn = declared["guacamoleDatabaseUrl"]
-    assert dsn["secret"] is True and "default" not in dsn
+    for key in SECRET_KEYS:
+        # Optional (empty default, so no stack must set them) and therefore not `secret: true`,
+        # which Pulumi rejects when a defaulted secret is left unset; load_settings enforces it.
+        assert declared[key]["type"] == "string" and declared[key]["default"] == "", key
+        assert "secret" not in declared[key], key
+        assert "--secret" in declared[key]["description"], key
     assert project["name"] == "awms-browser-workspaces"
     assert project["stackConfigDir"] == "stacks"
     assert project["runtime"]["options"] == {"toolchain": "pip", "virtualenv": ".venv"}
@@ -150,6 +155,61 @@ def test_load_settings_reads_stack_config():
     assert settings.pod_security.run_as_non_root is True
     assert settings.pod_security.run_as_user == 1000
     assert settings.network_policy.guacd_namespace == "browsers"
+
+
+def test_database_bootstrap_is_off_by_default_with_the_documented_names():
+    bootstrap = settings_from_values({}).database_bootstrap
+    assert bootstrap.enabled is False
+    assert (bootstrap.database_name, bootstrap.owner_role, bootstrap.login_role) == (
+        "guacamole",
+        "guacamole_owner",
+        "guacamole_app",
+    )
+    assert bootstrap.schema_version == "1.5"
+    assert bootstrap.drop_on_delete is False
+    chosen = settings_from_values(
+        {
+            "bootstrapDatabase": True,
+            "guacamoleSchemaVersion": "1.6",
+            "guacamoleDropOnDelete": "true",
+        }
+    ).database_bootstrap
+    assert (chosen.enabled, chosen.schema_version, chosen.drop_on_delete) == (True, "1.6", True)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"guacamoleSchemaVersion": "1.4"}, "guacamoleSchemaVersion: must be one of 1.5, 1.6"),
+        ({"guacamoleSchemaVersion": 1.6}, "guacamoleSchemaVersion: must be a string"),
+        ({"guacamoleLoginRole": "guacamole_owner"}, "guacamoleLoginRole: must differ"),
+        ({"guacamoleOwnerRole": "pg_owner"}, "guacamoleOwnerRole: 'pg_owner' is reserved"),
+        ({"guacamoleLoginRole": "public"}, "guacamoleLoginRole: 'public' is reserved"),
+        ({"guacamoleDatabaseName": "d" * 64}, "guacamoleDatabaseName: 'dddd"),
+        ({"guacamoleDatabaseName": ""}, "guacamoleDatabaseName: must not be empty"),
+        ({"bootstrapDatabase": "on"}, "bootstrapDatabase: must be true or false"),
+    ],
+)
+def test_bad_bootstrap_settings_name_the_key(values, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        settings_from_values(values)
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_database_urls_must_be_stored_encrypted(key: str):
+    project = "awms-browser-workspaces"
+    value = "postgresql://u:pw@db/guacamole"
+    pulumi.runtime.set_all_config({f"{project}:{key}": value})
+    try:
+        with pytest.raises(SettingsError, match=f"{key}: stored in plaintext") as raised:
+            load_settings(pulumi.Config(project))
+        assert "pw" not in str(raised.value).replace("password", "")
+        pulumi.runtime.set_all_config({f"{project}:{key}": value}, [f"{project}:{key}"])
+        load_settings(pulumi.Config(project))  # encrypted: accepted
+        pulumi.runtime.set_all_config({f"{project}:{key}": ""})
+        load_settings(pulumi.Config(project))  # empty: unset, falls back to the environment
+    finally:
+        pulumi.runtime.set_all_config({})
 
 
 def test_load_settings_reports_mistyped_booleans():
