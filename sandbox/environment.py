@@ -114,9 +114,13 @@ class Sandbox:
         return self.workdir / "pulumi-state"
 
     def up(self) -> None:
-        """Start PostgreSQL and the control plane, then load the schema, CRDs and namespaces."""
+        """Start empty PostgreSQL and control plane, then load the schema, CRDs and namespaces."""
         from components.guacamole import apply_schema
 
+        # A sandbox always starts empty: state left by an earlier run would describe objects and
+        # rows that the new cluster and database do not have.
+        for stale in (self.backend_dir, self.postgres.workdir):
+            shutil.rmtree(stale, ignore_errors=True)
         try:
             self.postgres.start()
             self.database_url = self.postgres.create_database(
