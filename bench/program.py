@@ -25,6 +25,8 @@ PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
 PROGRAM_DIRS = ("components", "crds")
 PROJECT = "awms-browser-workspaces"
 STEP_TIMEOUT = 4 * 3600.0
+WORKAROUND = Path(__file__).resolve().parent / "workaround"
+"""``sitecustomize`` fixing the SDK's dynamic-provider serialisation recursion (see there)."""
 
 
 def copy_program(dest: Path) -> Path:
@@ -79,11 +81,16 @@ class ProgramSide:
         *,
         bindings_namespace: str,
         extra_env: Mapping[str, str] | None = None,
+        workaround: bool = True,
     ) -> None:
         env = box.env()
         env["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
         # The providers must get the DSN from secret stack config, as in production.
         env.pop("AWMS_GUACAMOLE_DATABASE_URL", None)
+        if workaround:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(WORKAROUND), env.get("PYTHONPATH", "")) if p
+            )
         env.update(extra_env or {})
         self._box = box
         self.stack = stack

@@ -59,6 +59,7 @@ class Options:
     sides: tuple[str, ...] = SIDES
     program_env: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
+    workaround: bool = True
     log: Callable[[str], None] = print
     save: Callable[[Outcome], None] | None = None
     """Called after every step with everything so far, so a long run that dies keeps its data."""
@@ -110,6 +111,7 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
                 f"bench-{size}",
                 bindings_namespace=BINDINGS_NAMESPACE,
                 extra_env=options.program_env,
+                workaround=options.workaround,
             )
             if "program" in options.sides
             else None
@@ -172,6 +174,7 @@ def _meta(options: Options) -> dict[str, Any]:
         "repeat": options.repeat,
         "sides": list(options.sides),
         "program_env": dict(options.program_env),
+        "dynamic_serialisation_workaround": options.workaround,
         "baseline_workers": WORKERS,
         "host": {
             "python": sys.version.split()[0],
