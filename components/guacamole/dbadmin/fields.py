@@ -116,7 +116,7 @@ def check_inputs(
             if field.required:
                 problems.append(Problem(field.name, f"{field.name} is required"))
             elif field.default is not None:
-                inputs[field.name] = field.default
+                inputs[field.name] = _validate(field, field.default)[0]  # e.g. () -> []
             continue
         if _contains_unknown(value):
             inputs[field.name] = value
