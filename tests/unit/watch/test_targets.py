@@ -44,7 +44,7 @@ def test_index_holds_each_workspace_subtree_and_each_status(harness: PulumiHarne
     types = {r["type"] for r in state["resources"] if r["urn"] in subtree[1:]}
     assert "kubernetes:apps/v1:Deployment" in types
     assert "kubernetes:core/v1:Service" in types
-    assert "guacamole:Connection" in types
+    assert "pulumi-python:dynamic/guacamole:Connection" in types
     assert all(r["parent"] == subtree[0] for r in state["resources"] if r["urn"] in subtree[1:])
     assert set(index.statuses) == {"jupyterhub/b-jane", "jupyterhub/b-john"}
 
