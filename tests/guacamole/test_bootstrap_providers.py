@@ -15,6 +15,7 @@ from components.guacamole.providers import (
     UserProvider,
 )
 from components.guacamole.schema import TABLES
+from components.guacamole.settings import PROJECT_NAME
 
 from .bootstrap_helpers import bootstrap, denied, table_owners
 from .conftest import TEMPLATE_DB, AdminProviders, BootstrapTarget, configure_request
@@ -378,6 +379,17 @@ def test_opted_in_drop_of_a_database_in_use_names_the_obstacle(
     assert f"drop database {target.database!r}" in message and "other session" in message
     with pytest.raises(BootstrapError, match=f"role {target.owner!r} cannot be dropped"):
         admin_providers.role.delete(target.owner, {**done.owner.outs, "drop_on_delete": True})
+
+    # The Guacamole row providers' own idle pool (same process) does not block the drop.
+    pooled = psycopg.connect(target.login_dsn(), application_name=PROJECT_NAME, autocommit=True)
+    try:
+        admin_providers.database.delete(
+            target.database, {**done.database.outs, "drop_on_delete": True}
+        )
+        with pytest.raises(psycopg.OperationalError):
+            pooled.execute("SELECT 1")
+    finally:
+        pooled.close()
 
 
 def test_a_non_superuser_administrator_is_told_what_it_lacks(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from ..settings import PROJECT_NAME
 from .connection import Cursor
 
 
@@ -54,6 +55,24 @@ def create_statement(name: str, owner: str) -> sql.Composed:
 def drop_statement(name: str) -> sql.Composed:
     """``DROP DATABASE IF EXISTS`` (autocommit only; fails while sessions are connected)."""
     return sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+
+
+def end_own_sessions(cur: Cursor, name: str) -> int:
+    """Terminate this program's idle pooled sessions on database ``name``; return how many.
+
+    Why: the Guacamole row providers run in the same provider host and keep a few idle
+    connections (application_name ``awms-browser-workspaces``) to the database they just emptied;
+    they would make an opted-in ``DROP DATABASE`` fail with "being accessed by other users".
+    Everybody else's sessions (Guacamole itself, a psql) are left alone, so the drop still
+    refuses while they are connected.
+    """
+    rows = cur.execute(
+        "SELECT pg_catalog.pg_terminate_backend(a.pid) FROM pg_catalog.pg_stat_activity AS a"
+        " WHERE a.datname = %s AND a.application_name = %s"
+        " AND a.pid <> pg_catalog.pg_backend_pid()",
+        (name, PROJECT_NAME),
+    ).fetchall()
+    return sum(1 for (ended,) in rows if ended)
 
 
 def set_owner(cur: Cursor, name: str, owner: str) -> None:

@@ -46,7 +46,7 @@ from ..schema import SchemaOutcome
 from ..validation import plain
 from . import databases, grants, roles, schema_objects
 from .connection import AdminSession, Cursor
-from .errors import AdminConnectionError, BootstrapError
+from .errors import AdminConnectionError, AdminPrivilegeError, BootstrapError
 from .fields import Field, Kind, check_inputs, compute_diff, require_valid
 from .settings import missing_admin_dsn_message, resolve_admin_dsn
 
@@ -329,7 +329,15 @@ class PostgresDatabaseProvider(_AdminProvider):
                 "removing it"
             )
             return
-        self._admin().autocommit(
+        admin = self._admin()
+        try:
+            admin.run(
+                lambda cur: databases.end_own_sessions(cur, id_),
+                what=f"end this program's sessions on database {id_!r}",
+            )
+        except AdminPrivilegeError as error:  # then DROP names whoever is still connected
+            pulumi.log.info(str(error))
+        admin.autocommit(
             databases.drop_statement(id_),
             what=f"drop database {id_!r}",
             blocked=(pg_errors.ObjectInUse,),
