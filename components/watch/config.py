@@ -55,6 +55,8 @@ class WatchConfig:
     initial_run: str
     watch_workspaces: bool
     watch_timeout: int
+    max_preemptions: int
+    outputs_settle: float
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,20 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help="seconds before a watch request is renewed",
     )
 
+    watch.add_argument(
+        "--max-preemptions",
+        type=int,
+        default=int(env.number("--max-preemptions", 3)),
+        help="how often one full run may be interrupted so a login goes first (0: never)",
+    )
+    watch.add_argument(
+        "--outputs-settle",
+        type=float,
+        default=env.number("--outputs-settle", 600.0),
+        help="quiet seconds after a scoped run before a full run restores the stack outputs "
+        "(0: leave it to the periodic resync)",
+    )
+
     up = commands.add_parser(
         "up",
         parents=[common, retry],
@@ -305,7 +321,7 @@ def parse(
     kube = KubeConfig(args.kubeconfig, args.namespace)
     if args.command == "preview":
         return PreviewConfig(common, kube, args.bindings_file, bool(args.overlay), args.json_out)
-    for flag in ("debounce", "max_delay", "grace_period", "cancel_timeout"):
+    for flag in ("debounce", "max_delay", "grace_period", "cancel_timeout", "max_preemptions"):
         if getattr(args, flag) < 0:
             raise ConfigError(f"--{flag.replace('_', '-')} must not be negative")
     _positive(args.escalate_after, "--escalate-after")
@@ -325,6 +341,8 @@ def parse(
         initial_run=args.initial_run,
         watch_workspaces=bool(args.watch_workspaces),
         watch_timeout=args.watch_timeout,
+        max_preemptions=args.max_preemptions,
+        outputs_settle=args.outputs_settle,
     )
 
 

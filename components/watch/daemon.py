@@ -114,7 +114,12 @@ def run(config: WatchConfig) -> int:
         bindings.snapshot,
         statuses=StatusWriter(api_client) if report else None,
         backoff=Backoff(initial=config.backoff_initial, maximum=config.backoff_max),
-        settings=WorkerSettings(scoped=config.scoped, resync_interval=config.resync_interval),
+        settings=WorkerSettings(
+            scoped=config.scoped,
+            resync_interval=config.resync_interval,
+            max_preemptions=config.max_preemptions,
+            outputs_settle=config.outputs_settle,
+        ),
         stop=stop,
     )
     worker.adopt_reported_errors()

@@ -54,6 +54,8 @@ class Runner(Protocol):
 
     def import_state(self, state: Mapping[str, Any]) -> None: ...
 
+    def interrupt(self) -> bool: ...
+
 
 class StatusSink(Protocol):
     def patch(self, key: str, status: Mapping[str, Any]) -> bool: ...
@@ -67,6 +69,11 @@ class WorkerSettings:
     """Seconds between periodic full runs (drift, missed events); 0 disables them."""
     lock_retry_delay: float = 10.0
     """Longest wait before checking a live writer's lock again."""
+    max_preemptions: int = 3
+    """How often one full run may be interrupted to let due targeted work (a login) go first."""
+    outputs_settle: float = 600.0
+    """Seconds of quiet after a scoped run before a full run restores the stack outputs (a
+    scoped run's outputs list only its own bindings); 0 leaves that to the periodic resync."""
 
 
 class Worker:
@@ -103,6 +110,7 @@ class Worker:
         self.last_outcome: RunOutcome | None = None
         self._recover = True
         self._upcoming_expiry: datetime | None = None
+        self._restore_outputs_at: float | None = None
 
     # The loop ------------------------------------------------------------------------------
 
@@ -136,6 +144,9 @@ class Worker:
             if next_resync is not None and self.clock() >= next_resync:
                 self.queue.request_full("periodic resync")
                 next_resync = self.clock() + resync
+            if self._restore_outputs_at is not None and self.clock() >= self._restore_outputs_at:
+                self.queue.request_full("restore the stack outputs after scoped targeted runs")
+                self._restore_outputs_at = None
             batch = self.queue.take(timeout=self._seconds_to_timer(next_resync))
             if batch is None or self.stop.is_set():
                 continue
@@ -152,8 +163,9 @@ class Worker:
 
     def _seconds_to_timer(self, next_resync: float | None) -> float | None:
         waits: list[float] = []
-        if next_resync is not None:
-            waits.append(next_resync - self.clock())
+        for timer in (next_resync, self._restore_outputs_at):
+            if timer is not None:
+                waits.append(timer - self.clock())
         if self._upcoming_expiry is not None:
             waits.append((self._upcoming_expiry - self.now()).total_seconds())
         return max(0.0, min(waits)) if waits else None
@@ -172,7 +184,11 @@ class Worker:
                 batch, RunOutcome("up", error="cannot read the stack state (see above)"), ()
             )
         if batch.full:
-            outcome = self._run_full(batch)
+            outcome, preempted = self._run_full(batch)
+            if preempted and not outcome.ok:
+                log.info("full up interrupted to let a login go first; it runs again afterwards")
+                self.queue.requeue(batch)
+                return None
             return self._finish(batch, outcome, self.bindings().keys())
         if self.index is None:
             self.index = self._load_index()
@@ -188,14 +204,37 @@ class Worker:
         outcome = self._run_targeted(scope)
         return self._finish(batch, outcome, scope.binding_keys)
 
-    def _run_full(self, batch: Batch) -> RunOutcome:
+    def _run_full(self, batch: Batch) -> tuple[RunOutcome, bool]:
+        """Run the whole program; interrupt it if a login becomes due (``True`` if we did)."""
         log.info("full up: %s", _summarise(batch.reasons))
-        outcome = self.runner.up(
-            continue_on_error=True, message=f"watch: {_summarise(batch.reasons, 3)}"
-        )
+        done = threading.Event()
+        preempted = threading.Event()
+        watcher: threading.Thread | None = None
+        if batch.preemptions < self.settings.max_preemptions:
+
+            def preempt_for_logins() -> None:
+                if self.queue.wait_targeted_due(done) and not done.is_set():
+                    preempted.set()
+                    self.runner.interrupt()
+
+            watcher = threading.Thread(target=preempt_for_logins, name="preempt", daemon=True)
+            watcher.start()
+        try:
+            outcome = self.runner.up(
+                continue_on_error=True, message=f"watch: {_summarise(batch.reasons, 3)}"
+            )
+        finally:
+            done.set()
+            self.queue.wake()
+            if watcher is not None:
+                watcher.join()
+        if preempted.is_set() and not outcome.ok:
+            return outcome, True  # the index is still right for the bindings that wait
         if not self.stop.is_set():
             self.index = self._load_index()  # even after a failure: some changes were applied
-        return outcome
+        if outcome.ok:
+            self._restore_outputs_at = None
+        return outcome, False
 
     def _run_targeted(self, scope: TargetedScope) -> RunOutcome:
         what = ", ".join(scope.binding_keys)
@@ -209,9 +248,12 @@ class Worker:
         if not self.settings.scoped:
             return self.runner.up(targets=list(scope.urns), message=message)
         with bindings_override(self.project, self.stack, scope.manifests) as override:
-            return self.runner.up(
+            outcome = self.runner.up(
                 targets=list(scope.urns), config_file=override.config_file, message=message
             )
+        if outcome.ok and self.settings.outputs_settle > 0:
+            self._restore_outputs_at = self.clock() + self.settings.outputs_settle
+        return outcome
 
     def _finish(self, batch: Batch, outcome: RunOutcome, covered: Iterable[str]) -> RunOutcome:
         self.last_outcome = outcome

@@ -1,13 +1,15 @@
-"""Pending work between watch events and the single worker: debounce, merge, retry, escalate.
+"""Pending work between watch events and the single worker: debounce, merge, retry, preempt.
 
 The login flow patches several bindings of one user in quick succession, and a GitOps sync can
 change hundreds at once; each burst must become one run, not one run per event. Work waits until
 the burst has been quiet for ``debounce`` seconds, but never longer than ``max_delay`` after its
 first event (so constant churn cannot starve it).
 
-Two kinds of work are kept apart so that a full run failing on one broken binding never blocks
-another user's login: *full* work (reasons, plus the bindings it concerns for error reports) and
-*targeted* work (binding keys). When a full run is due it covers all targeted work too. A failed
+Two kinds of work are kept apart so that a full run (minutes at 1,000 bindings, or failing on one
+broken binding) never holds up another user's login: *full* work (reasons, plus the bindings it
+concerns for error reports) and *targeted* work (binding keys). Due targeted work runs first; a
+running full run may even be interrupted for it (see :class:`components.watch.worker.Worker`),
+and is then put back unchanged (:meth:`Pending.requeue`), a bounded number of times. A failed
 batch is put back, merged with whatever arrived meanwhile, with a retry time; targeted work that
 keeps failing is escalated to a full run.
 
@@ -32,7 +34,8 @@ class Batch:
     ``full`` runs the whole program; otherwise only ``targeted_keys`` are updated.
     ``full_keys`` are bindings a full run was triggered by (named in error reports);
     ``targeted_keys`` in a full batch are logins that rode along and go back to targeted work if
-    the full run fails. ``attempt`` counts tries of the oldest work in the batch.
+    the full run fails. ``attempt`` counts tries of the oldest work in the batch;
+    ``preemptions`` how often this full work has already given way to targeted work.
     """
 
     full: bool
@@ -40,6 +43,7 @@ class Batch:
     full_keys: frozenset[str]
     targeted_keys: frozenset[str]
     attempt: int
+    preemptions: int = 0
 
     @property
     def keys(self) -> frozenset[str]:
@@ -52,6 +56,7 @@ class _Timing:
     last: float
     not_before: float = 0.0
     attempts: int = 0
+    preemptions: int = 0
 
     def due(self, debounce: float, max_delay: float) -> float:
         return max(self.not_before, min(self.last + debounce, self.first + max_delay))
@@ -114,8 +119,22 @@ class Pending:
         cap = min(t.first for t in timings) + self.max_delay
         return max(min(quiet, cap), min(t.not_before for t in timings))
 
+    def targeted_due_at(self) -> float | None:
+        return self._targeted_due() if self.targeted else None
+
     def take(self, now: float) -> Batch | None:
-        """Remove and return the work that is due, full first; ``None`` if nothing is due."""
+        """Remove and return the work that is due, targeted first; ``None`` if nothing is due."""
+        if self.targeted and self._targeted_due() <= now:
+            due = {key: t for key, t in self.targeted.items() if t.not_before <= now}
+            for key in due:
+                del self.targeted[key]
+            return Batch(
+                full=False,
+                reasons=tuple(f"binding {key}" for key in sorted(due)),
+                full_keys=frozenset(),
+                targeted_keys=frozenset(due),
+                attempt=max(timing.attempts for timing in due.values()) + 1,
+            )
         full = self.full_timing
         if full is not None and full.due(self.debounce, self.max_delay) <= now:
             batch = Batch(
@@ -124,36 +143,19 @@ class Pending:
                 full_keys=frozenset(self.full_keys),
                 targeted_keys=frozenset(self.targeted),
                 attempt=full.attempts + 1,
+                preemptions=full.preemptions,
             )
             self.full_reasons, self.full_keys, self.full_timing = {}, set(), None
             self.targeted = {}
             return batch
-        if not self.targeted or self._targeted_due() > now:
-            return None
-        due = {key: t for key, t in self.targeted.items() if t.not_before <= now}
-        for key in due:
-            del self.targeted[key]
-        return Batch(
-            full=False,
-            reasons=tuple(f"binding {key}" for key in sorted(due)),
-            full_keys=frozenset(),
-            targeted_keys=frozenset(due),
-            attempt=max(timing.attempts for timing in due.values()) + 1,
-        )
+        return None
 
     def failed(self, batch: Batch, now: float, delay: float) -> None:
         """Put a failed batch back, to be retried no sooner than ``now + delay``."""
         if batch.full:
-            for reason in batch.reasons:
-                self.full_reasons[reason] = None
-            self.full_keys.update(batch.full_keys)
-            timing = self.full_timing or _Timing(now, now)
+            timing = self._restore_full(batch, now)
             timing.attempts = max(timing.attempts, batch.attempt)
             timing.not_before = max(timing.not_before, now + delay)
-            self.full_timing = timing
-            # Logins that rode along get their own targeted run right away.
-            for key in batch.targeted_keys:
-                self.targeted.setdefault(key, _Timing(now, now))
             return
         for key in batch.targeted_keys:
             if batch.attempt >= self.escalate_after:
@@ -167,6 +169,23 @@ class Pending:
             timing = self.targeted.setdefault(key, _Timing(now, now))
             timing.attempts = max(timing.attempts, batch.attempt)
             timing.not_before = max(timing.not_before, now + delay)
+
+    def requeue(self, batch: Batch, now: float) -> None:
+        """Put back a full batch that gave way to targeted work: not a failure, no retry delay."""
+        timing = self._restore_full(batch, now)
+        timing.attempts = max(timing.attempts, batch.attempt - 1)
+        timing.preemptions = max(timing.preemptions, batch.preemptions + 1)
+
+    def _restore_full(self, batch: Batch, now: float) -> _Timing:
+        for reason in batch.reasons:
+            self.full_reasons[reason] = None
+        self.full_keys.update(batch.full_keys)
+        timing = self.full_timing or _Timing(now - self.max_delay, now - self.max_delay)
+        self.full_timing = timing
+        # Logins that rode along get their own targeted run right away.
+        for key in batch.targeted_keys:
+            self.targeted.setdefault(key, _Timing(now - self.max_delay, now - self.max_delay))
+        return timing
 
     def escalate(self, batch: Batch, reason: str, now: float) -> None:
         """Targeted work that cannot be targeted (not in the stack yet, say) runs in full."""
@@ -200,13 +219,23 @@ class WorkQueue:
             self._pending.failed(batch, self._clock(), delay)
             self._cond.notify_all()
 
+    def requeue(self, batch: Batch) -> None:
+        with self._cond:
+            self._pending.requeue(batch, self._clock())
+            self._cond.notify_all()
+
     def escalate(self, batch: Batch, reason: str) -> None:
         with self._cond:
             self._pending.escalate(batch, reason, self._clock())
             self._cond.notify_all()
 
+    def wake(self) -> None:
+        """Make waiters re-check their conditions (an event they watch was set)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def close(self) -> None:
-        """Wake the worker for shutdown; pending work stays (a restart re-runs in full)."""
+        """Wake every waiter for shutdown; pending work stays (a restart re-runs in full)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -225,6 +254,21 @@ class WorkQueue:
                 wakeups = [t for t in (self._pending.next_due(), deadline) if t is not None]
                 self._cond.wait(max(0.0, min(wakeups) - now) if wakeups else None)
             return None
+
+    def wait_targeted_due(self, done: threading.Event) -> bool:
+        """Block until targeted work is due (True) or ``done`` is set / the queue closes (False).
+
+        Call :meth:`wake` after setting ``done`` so it returns at once.
+        """
+        with self._cond:
+            while not self._closed and not done.is_set():
+                now = self._clock()
+                due = self._pending.targeted_due_at()
+                if due is not None and due <= now:
+                    return True
+                wait = 0.5 if due is None else min(0.5, max(0.0, due - now))
+                self._cond.wait(wait)
+            return False
 
     def has_pending(self) -> bool:
         with self._cond:

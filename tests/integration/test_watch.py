@@ -116,8 +116,11 @@ class Watcher:
         self.cli = cli
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.offset = 0
 
     def start(self, *extra: str) -> None:
+        """Start the watcher; :meth:`logged` then only looks at what this run writes."""
+        self.offset = len(self.output())
         argv = [
             sys.executable, "-m", "components.watch", "watch",
             "--stack", self.cli.stack,
@@ -141,6 +144,9 @@ class Watcher:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def logged(self, text: str) -> bool:
+        return text in self.output()[self.offset :]
 
     def assert_running(self) -> None:
         assert self.process is not None
@@ -242,10 +248,11 @@ def test_watch_scales_one_binding_deletes_and_survives_sigkill(
 
     watcher.start()
     wait_until(
-        "the start-up run to create every Deployment",
-        lambda: all(cluster.replicas(deployment_of(u)) == 0 for u in users),
+        "the start-up run to finish",
+        lambda: watcher.logged("up finished in"),
         watcher,
     )
+    assert all(cluster.replicas(deployment_of(u)) == 0 for u in users)
 
     # A login: one binding among many goes 0 -> 1.
     cluster.patch_replicas("watch-2", 1)
@@ -262,7 +269,7 @@ def test_watch_scales_one_binding_deletes_and_survives_sigkill(
     status = cluster.binding_status("watch-2")
     assert status["statusText"] == "READY"
     assert status["deploymentName"] == deployment_of(users[2])
-    assert "targeted up of jupyterhub/watch-2" in watcher.output()
+    assert watcher.logged("targeted up of jupyterhub/watch-2")
     assert [cluster.replicas(deployment_of(u)) for u in users] == [0, 0, 1, 0, 0, 0]
 
     # Deleting a binding removes its browser.
@@ -312,7 +319,7 @@ def test_watch_scales_one_binding_deletes_and_survives_sigkill(
         ),
         watcher,
     )
-    assert "removed stale stack lock" in watcher.output()
+    assert watcher.logged("removed stale stack lock")
     assert cluster.replicas(deployment_of(users[2])) == 1
     assert cluster.replicas(deployment_of(users[5])) is None
 
@@ -330,6 +337,25 @@ def test_watch_scales_one_binding_deletes_and_survives_sigkill(
     assert watcher.terminate() == 0, watcher.output()[-4000:]
     assert not stack_locks(sandbox)
     assert "stopped" in watcher.output().splitlines()[-1]
+
+    # SIGTERM mid-update with no grace: the update is interrupted (SIGINT), saves its state and
+    # releases the lock; the watcher exits 0. Whatever was not applied converges on restart.
+    watcher.start("--grace-period", "0", "--initial-run", "none")
+    wait_until("the watcher to start", lambda: watcher.logged("watching "), watcher)
+    stragglers = [f"term{i}@example.org" for i in range(3)]
+    for index, user in enumerate(stragglers):
+        cluster.create(binding(f"term-{index}", user))
+    wait_until("the update to take the stack lock", lambda: bool(stack_locks(sandbox)), watcher)
+    assert watcher.terminate() == 0, watcher.output()[-4000:]
+    assert not stack_locks(sandbox), "an interrupted update releases its lock"
+    watcher.start()
+    wait_until(
+        "the stragglers to converge after the interrupted update",
+        lambda: all(cluster.replicas(deployment_of(u)) == 0 for u in stragglers),
+        watcher,
+    )
+    assert watcher.terminate() == 0, watcher.output()[-4000:]
+    assert not stack_locks(sandbox)
 
 
 def test_preview_applies_nothing_and_up_applies(

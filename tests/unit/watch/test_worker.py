@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ class FakeRunner:
         self.ups: list[dict[str, Any]] = []
         self.outcomes: list[RunOutcome] = []
         self.imported: list[Mapping[str, Any]] = []
+        self.interrupted = 0
+        self.release = threading.Event()
+        self.block_full: Callable[[], None] | None = None
 
     def up(self, **kwargs: Any) -> RunOutcome:
         config_file = kwargs.get("config_file")
@@ -74,10 +78,19 @@ class FakeRunner:
             kwargs["source"] = config["awms-browser-workspaces:bindingsSource"]
         self.ups.append(kwargs)
         operation = "targeted up" if kwargs.get("targets") else "up"
+        if not kwargs.get("targets") and self.block_full is not None:
+            self.block_full()
+            self.release.wait(10)
+            return RunOutcome(operation, 1.0, error="update canceled")
         return self.outcomes.pop(0) if self.outcomes else RunOutcome(operation, 1.0)
 
     def export(self) -> dict[str, Any]:
         return self.state
+
+    def interrupt(self) -> bool:
+        self.interrupted += 1
+        self.release.set()
+        return True
 
     def import_state(self, state: Mapping[str, Any]) -> None:
         self.imported.append(state)
@@ -291,3 +304,53 @@ def test_loop_stops_when_asked(project: Project) -> None:
     queue.close()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_login_preempts_a_running_full_run(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(project, bindings, runner)
+    runner.block_full = lambda: queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "login"))
+    queue.request_full("periodic resync")
+    batch = queue.take(0)
+    assert batch is not None
+    assert worker.execute(batch) is None  # handed back, not failed
+    assert runner.interrupted == 1
+    login = queue.take(0)
+    assert login is not None and not login.full and login.targeted_keys == {"jupyterhub/a"}
+    runner.block_full = None
+    worker.execute(login)
+    resumed = queue.take(0)
+    assert resumed is not None and resumed.full and resumed.preemptions == 1
+    assert resumed.attempt == 1
+    outcome = worker.execute(resumed)
+    assert outcome is not None and outcome.ok
+
+
+def test_preemption_is_bounded(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(project, bindings, runner)
+    queue.request_full("periodic resync")
+    batch = queue.take(0)
+    assert batch is not None
+    exhausted = replace(batch, preemptions=worker.settings.max_preemptions)
+    queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "login"))
+    outcome = worker.execute(exhausted)
+    assert outcome is not None and outcome.ok and runner.interrupted == 0
+
+
+def test_scoped_runs_schedule_a_full_run_that_restores_the_outputs(project: Project) -> None:
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(project, bindings, runner)
+    queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "login"))
+    batch = queue.take(0)
+    assert batch is not None
+    worker.execute(batch)
+    assert worker._restore_outputs_at == worker.settings.outputs_settle
+    queue.request_full("resync")
+    full_batch = queue.take(0)
+    assert full_batch is not None
+    worker.execute(full_batch)
+    assert worker._restore_outputs_at is None

@@ -43,15 +43,38 @@ def test_ignored_changes_add_nothing() -> None:
     assert not pending and pending.next_due() is None
 
 
-def test_a_due_full_run_takes_the_targeted_work_along() -> None:
+def test_due_targeted_work_goes_before_due_full_work() -> None:
     pending = Pending(debounce=0.5, max_delay=5.0)
-    pending.add(binding("ns/a"), 0.0)
-    pending.add(full("ns/b"), 0.1)
+    pending.add(full("ns/b"), 0.0)
+    pending.add(binding("ns/a"), 0.1)
+    first = pending.take(1.0)
+    assert first is not None and not first.full and first.targeted_keys == {"ns/a"}
+    second = pending.take(1.0)
+    assert second is not None and second.full and second.full_keys == {"ns/b"}
+
+
+def test_a_due_full_run_takes_undue_targeted_work_along() -> None:
+    pending = Pending(debounce=0.5, max_delay=5.0)
+    pending.request_full("start-up", 0.0, immediate=True)
+    pending.add(binding("ns/a"), 0.9)
     batch = pending.take(1.0)
     assert batch is not None and batch.full
-    assert batch.full_keys == {"ns/b"} and batch.targeted_keys == {"ns/a"}
-    assert batch.reasons == ("binding ns/b added",)
+    assert batch.targeted_keys == {"ns/a"} and batch.reasons == ("start-up",)
     assert not pending
+
+
+def test_a_preempted_full_run_is_requeued_without_counting_a_failure() -> None:
+    pending = Pending(debounce=0.0, max_delay=0.0)
+    pending.request_full("resync", 0.0, immediate=True)
+    batch = pending.take(0.0)
+    assert batch is not None and batch.attempt == 1 and batch.preemptions == 0
+    pending.add(binding("ns/login"), 1.0)
+    pending.requeue(batch, 1.0)
+    login = pending.take(1.0)
+    assert login is not None and not login.full
+    again = pending.take(1.0)
+    assert again is not None and again.full
+    assert again.attempt == 1 and again.preemptions == 1 and again.reasons == ("resync",)
 
 
 def test_immediate_full_requests_skip_the_debounce() -> None:
@@ -79,11 +102,11 @@ def test_failed_targeted_work_is_retried_after_the_delay_then_escalated() -> Non
 
 def test_failed_full_run_keeps_its_reasons_and_releases_logins_at_once() -> None:
     """One broken binding failing every full run must not hold up another user's login."""
-    pending = Pending(debounce=0.0, max_delay=0.0)
-    pending.add(full("ns/broken"), 0.0)
-    pending.add(binding("ns/login"), 0.0)
+    pending = Pending(debounce=1.0, max_delay=5.0)
+    pending.request_full("binding ns/broken added", 0.0, immediate=True)
+    pending.add(binding("ns/login"), 0.0)  # not due yet: rides along with the full run
     batch = pending.take(0.0)
-    assert batch is not None and batch.full
+    assert batch is not None and batch.full and batch.targeted_keys == {"ns/login"}
     pending.failed(batch, now=0.0, delay=30.0)
     login = pending.take(0.0)
     assert login is not None and not login.full and login.targeted_keys == {"ns/login"}
@@ -101,6 +124,20 @@ def test_escalate_turns_a_targeted_batch_into_an_immediate_full_run() -> None:
     pending.escalate(batch, "not in the stack yet", 0.0)
     again = pending.take(0.0)
     assert again is not None and again.full and again.full_keys == {"ns/a"}
+
+
+def test_wait_targeted_due_returns_when_a_login_is_due_or_when_done() -> None:
+    queue = WorkQueue(Pending(debounce=0.0, max_delay=0.0))
+    done = threading.Event()
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(queue.wait_targeted_due(done)))
+    thread.start()
+    queue.add(full("ns/x"))  # full work does not count
+    queue.add(binding("ns/a"))
+    thread.join(5)
+    assert result == [True]
+    done.set()
+    assert not queue.wait_targeted_due(done)
 
 
 def test_work_queue_wakes_the_worker_and_closes() -> None:
