@@ -1,13 +1,13 @@
 """The local Kubernetes control plane really runs: etcd + kube-apiserver + controller-manager.
 
-Binaries come from ``$AWMS_TOOLS_BIN`` (``etcd``, ``kube-apiserver``,
-``kube-controller-manager``, built from toolchain/etcd and toolchain/kubernetes).
+Binaries come from the built toolchain (``etcd``, ``kube-apiserver``,
+``kube-controller-manager``, from toolchain/etcd and toolchain/kubernetes); a missing toolchain
+fails the run through the ``toolchain_bin`` fixture instead of skipping.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,15 +25,10 @@ from sandbox.kube import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-BIN_ENV = "AWMS_TOOLS_BIN"
-
 
 @pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    value = os.environ.get(BIN_ENV)
-    if not value:
-        pytest.skip(f"{BIN_ENV} is not set: it must name the dir holding etcd and kube-apiserver")
-    return Path(value)
+def bin_dir(toolchain_bin: Path) -> Path:
+    return toolchain_bin
 
 
 def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
