@@ -11,8 +11,6 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import psycopg
-
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 
@@ -68,11 +66,12 @@ def test_control_plane_and_schema_answer(sandbox: Sandbox) -> None:
     assert sandbox.kubectl("get", "--raw=/readyz").strip() == "ok"
     crd = sandbox.kubectl("get", "crd", "analyticsworkspacebindings.xlscsde.nhs.uk", "-o", "name")
     assert crd.strip().endswith("/analyticsworkspacebindings.xlscsde.nhs.uk")
-    with psycopg.connect(sandbox.database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM guacamole_entity WHERE name = 'guacadmin'"
-        ).fetchone()
-    assert row == (1,)
+    out = subprocess.run(
+        ["psql", sandbox.database_url, "-XAtc",
+         "SELECT count(*) FROM guacamole_entity WHERE name = 'guacadmin'"],
+        capture_output=True, text=True, check=True,
+    )
+    assert out.stdout.strip() == "1"
 
 
 def test_smoke_stack_up_preview_destroy(sandbox: Sandbox, tmp_path: Path) -> None:
