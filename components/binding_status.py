@@ -16,7 +16,8 @@ exactly), so a no-op ``pulumi up`` makes no API calls. ``read`` fetches the live
 ``pulumi refresh`` (or ``up --refresh``) notices a status someone else changed and rewrites it.
 
 Kubernetes access is resolved in ``configure()`` from the ``kubeconfig`` setting or the
-environment (see :mod:`components.kube_client`); nothing but the class reference is pickled.
+environment (see :mod:`components.kube_client`); nothing but the class reference is pickled
+(:mod:`components.dynamic_provider`).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    ResourceProvider,
     UpdateResult,
 )
 
 from components.bindings import GROUP, PLURAL, VERSION
+from components.dynamic_provider import StatelessProvider
 from components.kube_client import new_api_client
 
 PROJECT = "awms-browser-workspaces"
@@ -74,18 +75,15 @@ def normalise_status(status: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class BindingStatusProvider(ResourceProvider):
-    """Patches ``/status`` of one AnalyticsWorkspaceBinding."""
+class BindingStatusProvider(StatelessProvider):
+    """Patches ``/status`` of one AnalyticsWorkspaceBinding.
 
-    serialize_as_secret_always = False  # only the class reference is pickled, nothing secret
+    Only the class reference is pickled: no kubeconfig path, no client, no lock.
+    """
 
     _kubeconfig: str | None = None
     _api: client.CustomObjectsApi | None = None
     _lock: threading.Lock | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle nothing configure() added: no kubeconfig path, no client, no lock."""
-        return {}
 
     def configure(self, req: ConfigureRequest) -> None:
         value = req.config.get(f"{PROJECT}:kubeconfig") or req.config.get("kubeconfig")
