@@ -6,6 +6,9 @@ be exact: no change → ``changes=False``, a natural-key change → replacement,
 in-place update. "Olds" are the resource's last outputs, which ``read()`` fills from the
 database on ``pulumi refresh``, so drift found by a refresh shows up here as a difference between
 observed and desired values, or as a ``False`` health flag (e.g. a missing permission).
+
+Both provider families (Guacamole rows and the database bootstrap) diff with this one function,
+so the rules cannot drift apart between them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .validation import Field, is_unknown, plain
+from .inputs import Field, UnknownTest, is_unknown, plain
 
 
 @dataclass(frozen=True)
@@ -44,28 +47,32 @@ def same_value(old: Any, new: Any) -> bool:
 
 
 def compute_diff(
-    fields: Iterable[Field],
+    fields: Iterable[Field[Any]],
     olds: Mapping[str, Any],
     news: Mapping[str, Any],
     *,
     healthy_flags: Sequence[str] = (),
-    empty_lists: Sequence[str] = (),
+    drift_lists: Sequence[str] = (),
+    unknown: UnknownTest = is_unknown,
 ) -> Diff:
     """Compare desired ``news`` with the recorded ``olds``.
 
-    * A field whose new value is unknown counts as changed (a replacement if it is part of the
-      identity): the real ``up`` diffs again with known values, so this only affects previews.
+    * A field whose new value is ``unknown`` counts as changed (a replacement if it is part of
+      the identity): the real ``up`` diffs again with known values, so this only affects
+      previews. Fields with ``diffed=False`` are never compared.
     * ``healthy_flags`` name boolean outputs that ``read()`` sets to False when it finds drift the
       inputs cannot express (a missing permission, a stale password hash); False → update.
-    * ``empty_lists`` name list outputs that must be empty (e.g. unmanaged parameters).
+    * ``drift_lists`` name list outputs that must be empty (e.g. unmanaged parameters).
     """
     changed: list[str] = []
     replaces: list[str] = []
     for f in fields:
+        if not f.diffed:
+            continue
         new = plain(news.get(f.name, f.default))
         old = plain(olds.get(f.name))
-        if is_unknown(new) or not same_value(old, new):
+        if unknown(new) or not same_value(old, new):
             (replaces if f.identity else changed).append(f.name)
     drift = [flag for flag in healthy_flags if plain(olds.get(flag)) is False]
-    drift.extend(name for name in empty_lists if plain(olds.get(name)))
+    drift.extend(name for name in drift_lists if plain(olds.get(name)))
     return Diff(changed=tuple(changed), replaces=tuple(replaces), drift=tuple(drift))

@@ -17,6 +17,9 @@ Design rules (and why):
   ``__getstate__`` drops whatever ``configure`` added, so dill pickles each provider by
   reference to this module with an empty state: the serialised ``__provider`` never contains
   the DSN and stays byte-identical across code changes that do not rename the classes.
+
+The plumbing behind these rules (connection handle, ``check``, ``diff``) is shared with the
+database-bootstrap providers in ``provider_base``.
 """
 
 from __future__ import annotations
@@ -24,29 +27,21 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import pulumi
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    ConfigureRequest,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from . import connections, groups, users
 from .database import Database, shared_database
-from .diffing import compute_diff, same_value
+from .diffing import same_value
 from .errors import ConfigurationError
 from .hashing import make_credentials
+from .inputs import Field, plain
+from .provider_base import ConfigGetter, SqlProvider
 from .settings import missing_dsn_message, resolve_dsn
-from .validation import Field, Kind, check_inputs, plain, require_valid
-
-_DATABASE_LOCK = threading.Lock()
+from .validation import RULES as ROW_RULES
+from .validation import Kind
 
 
 def _parse_id(value: Any, what: str) -> int:
@@ -69,59 +64,22 @@ def _optional_int(value: Any) -> int | None:
     return None
 
 
-class _GuacamoleProvider(ResourceProvider):
-    """Shared plumbing: configuration, check and diff from declarative fields."""
+class _GuacamoleProvider(SqlProvider[Database]):
+    """The row providers' family: the application DSN, one pooled ``Database`` per process."""
 
-    serialize_as_secret_always = False  # nothing secret is ever captured (see module docstring)
+    RULES = ROW_RULES
+    HANDLE_KEY = "_database"
+    HANDLE_LOCK = threading.Lock()
 
-    FIELDS: ClassVar[tuple[Field, ...]] = ()
-    HEALTHY_FLAGS: ClassVar[tuple[str, ...]] = ()
-    EMPTY_LISTS: ClassVar[tuple[str, ...]] = ()
+    def _open(self, config_get: ConfigGetter | None) -> Database | None:
+        dsn = resolve_dsn(config_get, os.environ)
+        return shared_database(dsn) if dsn else None
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: Mapping[str, Any]) -> None:
-        del state  # deliberately empty: configuration is re-read in configure()
-
-    # -- configuration ------------------------------------------------------------------------
-    def configure(self, req: ConfigureRequest) -> None:
-        """Read the DSN from stack config (secret) or the environment; connect lazily."""
-        dsn = resolve_dsn(req.config.get, os.environ)
-        self.__dict__["_database"] = shared_database(dsn) if dsn else None
+    def _missing(self) -> Exception:
+        return ConfigurationError(missing_dsn_message())
 
     def _db(self) -> Database:
-        database: Database | None = self.__dict__.get("_database")
-        if database is not None:
-            return database
-        with _DATABASE_LOCK:
-            database = self.__dict__.get("_database")
-            if database is None:
-                dsn = resolve_dsn(None, os.environ)
-                if dsn is None:
-                    raise ConfigurationError(missing_dsn_message())
-                database = shared_database(dsn)
-                self.__dict__["_database"] = database
-            return database
-
-    # -- engine hooks shared by all three --------------------------------------------------------
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate and normalise inputs; never touches the database."""
-        inputs, problems = check_inputs(self.FIELDS, news)
-        return CheckResult(inputs, [CheckFailure(p.field, p.reason) for p in problems])
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Exact diff against the recorded outputs; never touches the database."""
-        result = compute_diff(
-            self.FIELDS,
-            olds,
-            news,
-            healthy_flags=self.HEALTHY_FLAGS,
-            empty_lists=self.EMPTY_LISTS,
-        )
-        if not result.has_changes:
-            return DiffResult(changes=False, replaces=[], delete_before_replace=False)
-        return DiffResult(changes=True, replaces=list(result.replaces), delete_before_replace=False)
+        return self._handle()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +122,7 @@ class ConnectionGroupProvider(_GuacamoleProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create the group or adopt the lowest-id root group with the same name."""
-        inputs = require_valid(self.FIELDS, props)
+        inputs = self._require(props)
         name: str = inputs["group_name"]
         settings = self._settings(inputs)
         ensured = self._db().run(lambda cur: groups.ensure_root_group(cur, name, settings))
@@ -186,7 +144,7 @@ class ConnectionGroupProvider(_GuacamoleProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Converge placement and limits of the existing group."""
-        inputs = require_valid(self.FIELDS, news)
+        inputs = self._require(news)
         group_id = _parse_id(id_, "connection group id")
         settings = self._settings(inputs)
         row = self._db().run(lambda cur: groups.converge_group(cur, group_id, settings))
@@ -238,7 +196,7 @@ class UserProvider(_GuacamoleProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create the user, or adopt it and reset its credentials to the desired ones."""
-        inputs = require_valid(self.FIELDS, props)
+        inputs = self._require(props)
         name: str = inputs["username"]
         password: str | None = inputs.get("password")
         credentials = make_credentials(password)
@@ -276,7 +234,7 @@ class UserProvider(_GuacamoleProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Rewrite credentials if the password changed or drifted; restore self READ."""
-        inputs = require_valid(self.FIELDS, news)
+        inputs = self._require(news)
         entity_id = _parse_id(id_, "user entity id")
         password: str | None = inputs.get("password")
         reset = (
@@ -366,7 +324,7 @@ class ConnectionProvider(_GuacamoleProvider):
         Field("disable_paste", Kind.BOOL, required=False, default=True),
     )
     HEALTHY_FLAGS = ("is_vnc", "read_on_connection", "read_on_group")
-    EMPTY_LISTS = ("unmanaged_parameters",)
+    DRIFT_LISTS = ("unmanaged_parameters",)
 
     @staticmethod
     def _spec(inputs: Mapping[str, Any]) -> connections.ConnectionSpec:
@@ -397,7 +355,7 @@ class ConnectionProvider(_GuacamoleProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create the connection, or adopt the one with the same group and name."""
-        inputs = require_valid(self.FIELDS, props)
+        inputs = self._require(props)
         spec = self._spec(inputs)
         ensured = self._db().run(lambda cur: connections.ensure_connection(cur, spec))
         if not ensured.created:
@@ -425,7 +383,7 @@ class ConnectionProvider(_GuacamoleProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Converge parameters and grants; move the grants if the user entity changed."""
-        inputs = require_valid(self.FIELDS, news)
+        inputs = self._require(news)
         connection_id = _parse_id(id_, "connection id")
         spec = self._spec(inputs)
         previous = _optional_int(olds.get("entity_id"))

@@ -1,4 +1,4 @@
-"""Declarative input fields and their validation, shared by the three providers' ``check()``.
+"""Validation of the Guacamole row providers' input fields (the ``check()`` of all three).
 
 Why here and pure: a bad value must be rejected in ``check()`` (during preview, before any SQL)
 with a message naming the field, the value's length or type, and the limit: e.g. a 300-character
@@ -8,18 +8,18 @@ update. Guacamole's name columns are ``varchar(128)`` (characters, not bytes), p
 
 Values arrive from the Pulumi engine as plain Python values: numbers are floats, unknown values
 (during preview) are ``pulumi.output.Unknown`` instances, and secrets may be wrapped. Unknown
-values are passed through untouched; they are validated once known.
+values are passed through untouched; they are validated once known. The procedure around the
+per-kind rules below (defaults, unknowns, secrets) is shared with the bootstrap providers in
+``inputs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from pulumi.output import Unknown
-from pulumi.runtime import rpc
+from .field_rules import FieldRules
+from .inputs import Field, is_unknown, password_problem
 
 NAME_MAX_CHARS = 128
 PARAMETER_VALUE_MAX_CHARS = 4096
@@ -36,39 +36,6 @@ class Kind(Enum):
     ID = "id"  # database id (serial): integer >= 1
     COUNT = "count"  # non-negative integer limit
     BOOL = "bool"
-
-
-@dataclass(frozen=True)
-class Field:
-    """One input property of a dynamic resource.
-
-    ``identity`` fields form the natural key: changing one replaces the resource; every other
-    field is updated in place. A field with ``required=False`` takes ``default`` when absent.
-    """
-
-    name: str
-    kind: Kind
-    required: bool = True
-    default: Any = None
-    identity: bool = False
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A validation failure: which property and why (mapped to ``CheckFailure``)."""
-
-    field: str
-    reason: str
-
-
-def is_unknown(value: Any) -> bool:
-    """True for a value that is not known yet (preview)."""
-    return isinstance(value, Unknown) or value == rpc.UNKNOWN
-
-
-def plain(value: Any) -> Any:
-    """Unwrap a secret-wrapped value (the engine may send them to providers that accept them)."""
-    return rpc.unwrap_rpc_secret(value) if rpc.is_rpc_secret(value) else value
 
 
 def _describe(value: Any) -> str:
@@ -102,7 +69,7 @@ def _check_text(field: str, value: Any, limit: int, *, secret: bool, what: str) 
     return None
 
 
-def _validate(field: Field, value: Any) -> tuple[Any, str | None]:
+def _validate(field: Field[Any], value: Any) -> tuple[Any, str | None]:
     """Normalise one known value; return (value, problem or None)."""
     name = field.name
     kind = field.kind
@@ -117,13 +84,8 @@ def _validate(field: Field, value: Any) -> tuple[Any, str | None]:
             name, value, PARAMETER_VALUE_MAX_CHARS, secret=True, what="parameter values"
         )
     if kind is Kind.PASSWORD:
-        if not isinstance(value, str):
-            return value, f"{name} must be a string, got {_describe(value)}"
-        if not value:
-            return value, f"{name} must not be empty; omit it for a user without a local password"
-        if "\x00" in value:
-            return value, f"{name} must not contain NUL characters"
-        return value, None
+        omitted = "for a user without a local password"
+        return value, password_problem(name, value, if_omitted=omitted)
     if kind is Kind.BOOL:
         if isinstance(value, bool):
             return value, None
@@ -140,41 +102,5 @@ def _validate(field: Field, value: Any) -> tuple[Any, str | None]:
     return number, None
 
 
-def check_inputs(
-    fields: Iterable[Field], news: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[Problem]]:
-    """Validate and normalise ``news`` against ``fields``.
-
-    Returns the normalised inputs (defaults filled in, integers as ``int``, unknown values kept,
-    properties that are not fields dropped) and the problems found.
-    """
-    inputs: dict[str, Any] = {}
-    problems: list[Problem] = []
-    for field in fields:
-        value = plain(news.get(field.name))
-        if value is None:
-            if field.required:
-                problems.append(Problem(field.name, f"{field.name} is required"))
-            elif field.default is not None:
-                inputs[field.name] = field.default
-            continue
-        if is_unknown(value):
-            inputs[field.name] = value
-            continue
-        normalised, problem = _validate(field, value)
-        inputs[field.name] = normalised
-        if problem is not None:
-            problems.append(Problem(field.name, problem))
-    return inputs, problems
-
-
-def require_valid(fields: Iterable[Field], props: Mapping[str, Any]) -> dict[str, Any]:
-    """``check_inputs`` for create/update: raise ``ValueError`` listing every problem."""
-    inputs, problems = check_inputs(fields, props)
-    unknown = [name for name, value in inputs.items() if is_unknown(value)]
-    if unknown:
-        problems.extend(Problem(name, f"{name} is not known") for name in unknown)
-    if problems:
-        raise ValueError("; ".join(p.reason for p in problems))
-    return inputs
-
+RULES = FieldRules(validate=_validate, unknown=is_unknown)
+"""The row providers' rules: only a whole value can be unknown (no field holds a list)."""

@@ -20,6 +20,9 @@ The same rules as the Guacamole row providers (``..providers``), for the same re
   variable ``AWMS_GUACAMOLE_ADMIN_DATABASE_URL``) and dropped by ``__getstate__``; role passwords
   are secret inputs (the resource classes mark them ``additional_secret_outputs``) and reach
   the server only as SCRAM verifiers.
+
+The plumbing behind these rules (connection handle, ``check``, ``diff``) is the Guacamole
+providers' own, from ``..provider_base``.
 """
 
 from __future__ import annotations
@@ -27,83 +30,39 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import pulumi
 from psycopg import errors as pg_errors
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    ConfigureRequest,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
+from ..inputs import Field, plain
+from ..provider_base import ConfigGetter, SqlProvider
 from ..schema import SchemaOutcome
-from ..validation import plain
 from . import databases, grants, roles, schema_objects
 from .connection import AdminSession, Cursor
 from .errors import AdminConnectionError, AdminPrivilegeError, BootstrapError
-from .fields import Field, Kind, check_inputs, compute_diff, require_valid
+from .fields import RULES as BOOTSTRAP_RULES
+from .fields import Kind
 from .settings import missing_admin_dsn_message, resolve_admin_dsn
 
-_SESSION_LOCK = threading.Lock()
 
+class _AdminProvider(SqlProvider[AdminSession]):
+    """The bootstrap family: the administrator DSN and its ``AdminSession``."""
 
-class _AdminProvider(ResourceProvider):
-    """Shared plumbing: the administrator session, check and diff from declared fields."""
+    RULES = BOOTSTRAP_RULES
+    HANDLE_KEY = "_session"
+    HANDLE_LOCK = threading.Lock()
 
-    serialize_as_secret_always = False  # nothing secret is ever captured (see module docstring)
+    def _open(self, config_get: ConfigGetter | None) -> AdminSession | None:
+        dsn = resolve_admin_dsn(config_get, os.environ)
+        return AdminSession(dsn) if dsn else None
 
-    FIELDS: ClassVar[tuple[Field, ...]] = ()
-    HEALTHY_FLAGS: ClassVar[tuple[str, ...]] = ()
-    DRIFT_LISTS: ClassVar[tuple[str, ...]] = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: Mapping[str, Any]) -> None:
-        del state  # deliberately empty: configuration is re-read in configure()
-
-    def configure(self, req: ConfigureRequest) -> None:
-        """Read the administrator DSN from stack config (secret) or the environment."""
-        dsn = resolve_admin_dsn(req.config.get, os.environ)
-        self.__dict__["_session"] = AdminSession(dsn) if dsn else None
+    def _missing(self) -> Exception:
+        return AdminConnectionError(missing_admin_dsn_message())
 
     def _admin(self) -> AdminSession:
-        session: AdminSession | None = self.__dict__.get("_session")
-        if session is not None:
-            return session
-        with _SESSION_LOCK:
-            session = self.__dict__.get("_session")
-            if session is None:
-                dsn = resolve_admin_dsn(None, os.environ)
-                if dsn is None:
-                    raise AdminConnectionError(missing_admin_dsn_message())
-                session = AdminSession(dsn)
-                self.__dict__["_session"] = session
-            return session
-
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate and normalise inputs; never touches the database."""
-        inputs, problems = check_inputs(self.FIELDS, news)
-        return CheckResult(inputs, [CheckFailure(p.field, p.reason) for p in problems])
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Exact diff against the recorded outputs; never touches the database."""
-        result = compute_diff(
-            self.FIELDS,
-            olds,
-            news,
-            healthy_flags=self.HEALTHY_FLAGS,
-            drift_lists=self.DRIFT_LISTS,
-        )
-        if not result.has_changes:
-            return DiffResult(changes=False, replaces=[], delete_before_replace=False)
-        return DiffResult(changes=True, replaces=list(result.replaces), delete_before_replace=False)
+        return self._handle()
 
     def _database_exists(self, name: str) -> bool:
         return self._admin().run(
@@ -169,7 +128,7 @@ class PostgresRoleProvider(_AdminProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create the role, or adopt an existing one and converge it (password included)."""
-        inputs = require_valid(self.FIELDS, props)
+        inputs = self._require(props)
         spec = self._spec(inputs)
 
         def work(cur: Cursor) -> bool:
@@ -206,7 +165,7 @@ class PostgresRoleProvider(_AdminProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Converge login, attributes, memberships; reset the password if changed or drifted."""
-        inputs = require_valid(self.FIELDS, news)
+        inputs = self._require(news)
         spec = self._spec(inputs)
         reset = (
             plain(olds.get("password")) != inputs.get("password")
@@ -278,7 +237,7 @@ class PostgresDatabaseProvider(_AdminProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Create the database (autocommit), or adopt it; then make ``owner`` its owner."""
-        inputs = require_valid(self.FIELDS, props)
+        inputs = self._require(props)
         name: str = inputs["name"]
         owner: str = inputs["owner"]
         admin = self._admin()
@@ -312,7 +271,7 @@ class PostgresDatabaseProvider(_AdminProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Change the owner if it differs; ``drop_on_delete`` needs no SQL."""
-        inputs = require_valid(self.FIELDS, news)
+        inputs = self._require(news)
         row = self._converge(id_, inputs["owner"])
         outs = self._outputs(
             row, drop_on_delete=inputs["drop_on_delete"], adopted=_flag(olds, "adopted")
@@ -420,7 +379,7 @@ class GuacamoleSchemaProvider(_AdminProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Apply the schema when absent; adopt (and take ownership of) one that is present."""
-        inputs = require_valid(self.FIELDS, props)
+        inputs = self._require(props)
         outcome, state = self._install(inputs)
         adopted = outcome is not SchemaOutcome.CREATED
         return CreateResult(inputs["database"], self._outputs(inputs, state, adopted=adopted))
@@ -446,7 +405,7 @@ class GuacamoleSchemaProvider(_AdminProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Upgrade, re-own or recreate as needed (an incomplete schema is refused, not guessed)."""
-        inputs = require_valid(self.FIELDS, news)
+        inputs = self._require(news)
         _outcome, state = self._install(inputs)
         return UpdateResult(self._outputs(inputs, state, adopted=_flag(olds, "adopted")))
 
@@ -484,6 +443,15 @@ class PostgresGrantsProvider(_AdminProvider):
             "drift": drift,
         }
 
+    @staticmethod
+    def _target(props: Mapping[str, Any]) -> tuple[str, str, str]:
+        """Database, role and owner named by recorded outputs (for read and delete)."""
+        return (
+            str(plain(props.get("database"))),
+            str(plain(props.get("role"))),
+            str(plain(props.get("owner"))),
+        )
+
     def _apply(self, inputs: Mapping[str, Any]) -> None:
         database: str = inputs["database"]
         role: str = inputs["role"]
@@ -505,15 +473,13 @@ class PostgresGrantsProvider(_AdminProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         """Grant exactly the desired privileges (revoking anything else first)."""
-        inputs = require_valid(self.FIELDS, props)
+        inputs = self._require(props)
         self._apply(inputs)
         return CreateResult(f"{inputs['database']}/{inputs['role']}", self._outputs(inputs, []))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Describe every difference from the desired grants (``drift``; empty when exact)."""
-        database = str(plain(props.get("database")))
-        role = str(plain(props.get("role")))
-        owner = str(plain(props.get("owner")))
+        database, role, owner = self._target(props)
         if not self._database_exists(database):
             return ReadResult("", {})
         drift = self._admin().run(
@@ -532,15 +498,13 @@ class PostgresGrantsProvider(_AdminProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Repair drift (revoke and grant again, in one transaction)."""
-        inputs = require_valid(self.FIELDS, news)
+        inputs = self._require(news)
         self._apply(inputs)
         return UpdateResult(self._outputs(inputs, []))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Keep the grants (default) or, with ``revoke_on_delete``, take them back."""
-        database = str(plain(props.get("database")))
-        role = str(plain(props.get("role")))
-        owner = str(plain(props.get("owner")))
+        database, role, owner = self._target(props)
         if not _flag(props, "revoke_on_delete"):
             pulumi.log.warn(
                 f"grants of {role!r} in database {database!r} kept (revoke_on_delete is off; "
