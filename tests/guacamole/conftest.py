@@ -38,7 +38,7 @@ from components.guacamole.providers import (
     ConnectionProvider,
     UserProvider,
 )
-from components.guacamole.settings import ENV_VAR, PROJECT_NAME
+from components.guacamole.settings import CONFIG_KEY, ENV_VAR, PROJECT_NAME
 from sandbox.postgres import PostgresServer
 
 from .helpers import Driver
@@ -65,6 +65,11 @@ class GuacDb:
     def admin(self) -> psycopg.Connection[Any]:
         """An autocommit superuser connection to the ``postgres`` database."""
         return psycopg.connect(self.admin_dsn, autocommit=True)
+
+    def rows(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Every row ``query`` returns, read as the application role on its own connection."""
+        with self.connect() as conn:
+            return conn.execute(query, params).fetchall()
 
 
 @pytest.fixture(scope="session")
@@ -93,10 +98,15 @@ def guac_db(pg_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> Itera
     pg_server.drop_database(name, drop_owner=False)
 
 
-def configure_request(dsn: str | None) -> ConfigureRequest:
-    """A ConfigureRequest as the dynamic provider host builds it from the stack config."""
-    raw = {} if dsn is None else {f"{PROJECT_NAME}:guacamoleDatabaseUrl": dsn}
+def _stack_config_request(key: str, dsn: str | None) -> ConfigureRequest:
+    """A ConfigureRequest as the provider host builds it from a stack holding ``key`` (or not)."""
+    raw = {} if dsn is None else {f"{PROJECT_NAME}:{key}": dsn}
     return ConfigureRequest(Config(raw_config=raw, project_name=PROJECT_NAME))
+
+
+def configure_request(dsn: str | None) -> ConfigureRequest:
+    """A ConfigureRequest carrying ``guacamoleDatabaseUrl`` like the stack config does."""
+    return _stack_config_request(CONFIG_KEY, dsn)
 
 
 @dataclass
@@ -180,8 +190,7 @@ def target(pg_server: PostgresServer) -> Iterator[BootstrapTarget]:
 
 def admin_request(dsn: str | None) -> ConfigureRequest:
     """A ConfigureRequest carrying ``guacamoleAdminDatabaseUrl`` like the stack config does."""
-    raw = {} if dsn is None else {f"{PROJECT_NAME}:{ADMIN_CONFIG_KEY}": dsn}
-    return ConfigureRequest(Config(raw_config=raw, project_name=PROJECT_NAME))
+    return _stack_config_request(ADMIN_CONFIG_KEY, dsn)
 
 
 @dataclass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -33,11 +35,39 @@ def scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any
     return one(conn, query, params)[0]
 
 
+def first_column(conn: psycopg.Connection[Any], query: str, params: Any = None) -> list[Any]:
+    """The first column of every row ``query`` returns, in order."""
+    return [row[0] for row in conn.execute(query, params).fetchall()]
+
+
 def one(conn: psycopg.Connection[Any], query: str, params: Any = None) -> tuple[Any, ...]:
     """The single row ``query`` returns (fails the test if there is none)."""
     row = conn.execute(query, params).fetchone()
     assert row is not None, query
     return tuple(row)
+
+
+def race(workers: int, prepare: Callable[[], Callable[[], str]]) -> list[str]:
+    """Run ``workers`` threads that each ``prepare`` a call, then make the calls all at once.
+
+    Concurrency tests want the racing statements, not the set-up, to overlap: every thread
+    prepares (configures its own provider, checks inputs), waits at a barrier, then calls.
+    Returns what each call returned (resource ids), in completion order.
+    """
+    barrier = threading.Barrier(workers)
+    ids: list[str] = []
+
+    def run() -> None:
+        call = prepare()
+        barrier.wait()
+        ids.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ids
 
 
 @dataclass

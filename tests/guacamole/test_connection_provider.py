@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -13,8 +13,10 @@ from .conftest import GuacDb, Providers, configure_request
 from .helpers import (
     checked,
     create_binding,
+    first_column,
     legacy_operator_write,
     one,
+    race,
     scalar,
     visible_connections,
 )
@@ -34,22 +36,22 @@ def _parameters(db: GuacDb, connection_id: int) -> dict[str, str]:
 
 def _grants(db: GuacDb, entity_id: int) -> tuple[set[int], set[int]]:
     with db.connect() as conn:
-        connections = {
-            r[0]
-            for r in conn.execute(
+        connections = set(
+            first_column(
+                conn,
                 "SELECT connection_id FROM guacamole_connection_permission"
                 " WHERE entity_id = %s AND permission = 'READ'",
                 (entity_id,),
-            ).fetchall()
-        }
-        groups = {
-            r[0]
-            for r in conn.execute(
+            )
+        )
+        groups = set(
+            first_column(
+                conn,
                 "SELECT connection_group_id FROM guacamole_connection_group_permission"
                 " WHERE entity_id = %s AND permission = 'READ'",
                 (entity_id,),
-            ).fetchall()
-        }
+            )
+        )
     return connections, groups
 
 
@@ -270,21 +272,14 @@ def test_unicode_and_metacharacters_round_trip(providers: Providers, guac_db: Gu
 def test_concurrent_creates_of_same_connection(providers: Providers, guac_db: GuacDb):
     b = _binding(providers, workspace="ws", username="u")
     workers = 6
-    barrier = threading.Barrier(workers)
-    ids: list[str] = []
     inputs = {**b.connection_inputs, "connection_name": "raced"}
 
-    def create() -> None:
+    def prepare() -> Callable[[], str]:
         provider = ConnectionProvider()
         provider.configure(configure_request(guac_db.dsn))
-        barrier.wait()
-        ids.append(provider.create(inputs).id)
+        return lambda: provider.create(inputs).id
 
-    threads = [threading.Thread(target=create) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    ids = race(workers, prepare)
     assert len(ids) == workers and len(set(ids)) == 1
     with guac_db.connect() as conn:
         assert (

@@ -15,13 +15,12 @@ from .helpers import checked, legacy_operator_write, scalar
 
 
 def _root_groups(db: GuacDb, name: str) -> list[tuple[Any, ...]]:
-    with db.connect() as conn:
-        return conn.execute(
-            "SELECT connection_group_id, type::text, max_connections, max_connections_per_user,"
-            " enable_session_affinity FROM guacamole_connection_group"
-            " WHERE parent_id IS NULL AND connection_group_name = %s ORDER BY 1",
-            (name,),
-        ).fetchall()
+    return db.rows(
+        "SELECT connection_group_id, type::text, max_connections, max_connections_per_user,"
+        " enable_session_affinity FROM guacamole_connection_group"
+        " WHERE parent_id IS NULL AND connection_group_name = %s ORDER BY 1",
+        (name,),
+    )
 
 
 def test_create_read_update_delete(providers: Providers, guac_db: GuacDb):

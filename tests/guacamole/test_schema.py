@@ -22,20 +22,29 @@ from components.guacamole.schema import (
 from sandbox.postgres import PostgresServer
 
 from .conftest import GuacDb
-from .helpers import one, scalar
+from .helpers import first_column, one, scalar
 
 # Guacamole's stock salt for guacadmin and the hash it ships (uppercase hex).
 GUACADMIN_SALT = "FE24ADC5E11E2B25288D1704ABE67A79E342ECC26064CE69C5B3177795A82264"
 GUACADMIN_HASH = "CA458A7D494E3BE824F5E1E175A1556C0F8EEF2C2D7DF3633BEC4A29C4411960"
+# guacamole_system_permission_type, in upstream's declaration order
+SYSTEM_PERMISSIONS = [
+    "CREATE_CONNECTION",
+    "CREATE_CONNECTION_GROUP",
+    "CREATE_SHARING_PROFILE",
+    "CREATE_USER",
+    "CREATE_USER_GROUP",
+    "ADMINISTER",
+]
 
 
 def _enum_labels(conn: psycopg.Connection[Any], type_name: str) -> list[str]:
-    rows = conn.execute(
+    return first_column(
+        conn,
         "SELECT e.enumlabel FROM pg_enum AS e JOIN pg_type AS t ON t.oid = e.enumtypid"
         " WHERE t.typname = %s ORDER BY e.enumsortorder",
         (type_name,),
-    ).fetchall()
-    return [r[0] for r in rows]
+    )
 
 
 _empty_counter = itertools.count()
@@ -60,15 +69,13 @@ def test_known_vector_is_independent_of_the_implementation():
 def test_all_tables_and_enums_exist(guac_db: GuacDb):
     assert len(TABLES) == 23 and len(ENUM_TYPES) == 5
     with guac_db.connect() as conn:
-        tables = {
-            r[0]
-            for r in conn.execute(
+        tables = set(
+            first_column(
+                conn,
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            ).fetchall()
-        }
-        types = {
-            r[0] for r in conn.execute("SELECT typname FROM pg_type WHERE typtype = 'e'").fetchall()
-        }
+            )
+        )
+        types = set(first_column(conn, "SELECT typname FROM pg_type WHERE typtype = 'e'"))
     assert tables == set(TABLES)
     assert set(ENUM_TYPES) <= types
 
@@ -86,14 +93,7 @@ def test_enum_values_in_declared_order_for_1_5(guac_db: GuacDb):
             "DELETE",
             "ADMINISTER",
         ]
-        assert _enum_labels(conn, "guacamole_system_permission_type") == [
-            "CREATE_CONNECTION",
-            "CREATE_CONNECTION_GROUP",
-            "CREATE_SHARING_PROFILE",
-            "CREATE_USER",
-            "CREATE_USER_GROUP",
-            "ADMINISTER",
-        ]
+        assert _enum_labels(conn, "guacamole_system_permission_type") == SYSTEM_PERMISSIONS
         assert _enum_labels(conn, "guacamole_proxy_encryption_method") == ["NONE", "SSL"]
 
 
@@ -140,30 +140,23 @@ def test_guacadmin_seed(guac_db: GuacDb):
             "SELECT u.password_salt, u.password_hash FROM guacamole_user AS u"
             " JOIN guacamole_entity AS e USING (entity_id) WHERE e.name = 'guacadmin'"
         )
-        system = {
-            r[0]
-            for r in conn.execute(
+        system = set(
+            first_column(
+                conn,
                 "SELECT permission::text FROM guacamole_system_permission"
-            ).fetchall()
-        }
-        self_perms = {
-            r[0]
-            for r in conn.execute(
+            )
+        )
+        self_perms = set(
+            first_column(
+                conn,
                 "SELECT p.permission::text FROM guacamole_user_permission AS p"
                 " JOIN guacamole_user AS u ON u.user_id = p.affected_user_id"
                 " WHERE p.entity_id = u.entity_id"
-            ).fetchall()
-        }
+            )
+        )
     assert bytes(salt).hex().upper() == GUACADMIN_SALT
     assert bytes(digest).hex().upper() == GUACADMIN_HASH
-    assert system == {
-        "CREATE_CONNECTION",
-        "CREATE_CONNECTION_GROUP",
-        "CREATE_SHARING_PROFILE",
-        "CREATE_USER",
-        "CREATE_USER_GROUP",
-        "ADMINISTER",
-    }
+    assert system == set(SYSTEM_PERMISSIONS)  # guacadmin holds every system permission
     assert self_perms == {"READ", "UPDATE", "ADMINISTER"}
 
 
@@ -218,12 +211,12 @@ def test_constraints_behave_like_upstream(guac_db: GuacDb):
 
 def test_indexes_exist(guac_db: GuacDb):
     with guac_db.connect() as conn:
-        names = {
-            r[0]
-            for r in conn.execute(
+        names = set(
+            first_column(
+                conn,
                 "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
-            ).fetchall()
-        }
+            )
+        )
     for expected in (
         "guacamole_connection_group_parent_id",
         "guacamole_connection_parent_id",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -11,22 +11,21 @@ from components.guacamole.hashing import guacamole_password_hash
 from components.guacamole.providers import UserProvider
 
 from .conftest import GuacDb, Providers, configure_request
-from .helpers import LEGACY_BYTES, checked, legacy_operator_write, scalar
+from .helpers import LEGACY_BYTES, checked, legacy_operator_write, race, scalar
 
 NASTY = "o'brien\"; DROP TABLE guacamole_user;--@ünï.example"
 
 
 def _user(db: GuacDb, name: str):
-    with db.connect() as conn:
-        return conn.execute(
-            "SELECT e.entity_id, u.user_id, u.password_hash, u.password_salt, u.password_date,"
-            " (SELECT array_agg(p.permission::text ORDER BY p.permission) FROM"
-            "   guacamole_user_permission AS p"
-            "   WHERE p.entity_id = e.entity_id AND p.affected_user_id = u.user_id)"
-            " FROM guacamole_entity AS e LEFT JOIN guacamole_user AS u USING (entity_id)"
-            " WHERE e.type = 'USER' AND e.name = %s",
-            (name,),
-        ).fetchall()
+    return db.rows(
+        "SELECT e.entity_id, u.user_id, u.password_hash, u.password_salt, u.password_date,"
+        " (SELECT array_agg(p.permission::text ORDER BY p.permission) FROM"
+        "   guacamole_user_permission AS p"
+        "   WHERE p.entity_id = e.entity_id AND p.affected_user_id = u.user_id)"
+        " FROM guacamole_entity AS e LEFT JOIN guacamole_user AS u USING (entity_id)"
+        " WHERE e.type = 'USER' AND e.name = %s",
+        (name,),
+    )
 
 
 def test_create_without_password_has_no_usable_password(providers: Providers, guac_db: GuacDb):
@@ -184,20 +183,13 @@ def test_sql_metacharacters_and_unicode_round_trip(providers: Providers, guac_db
 
 def test_concurrent_creates_make_one_user(guac_db: GuacDb):
     workers = 6
-    barrier = threading.Barrier(workers)
-    ids: list[str] = []
 
-    def create() -> None:
+    def prepare() -> Callable[[], str]:
         provider = UserProvider()
         provider.configure(configure_request(guac_db.dsn))
         inputs = checked(provider, {"username": "ws@race"})
-        barrier.wait()
-        ids.append(provider.create(inputs).id)
+        return lambda: provider.create(inputs).id
 
-    threads = [threading.Thread(target=create) for _ in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    ids = race(workers, prepare)
     assert len(ids) == workers and len(set(ids)) == 1
     assert len(_user(guac_db, "ws@race")) == 1
