@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.report import SIDES, summarise, table, write_json
+from bench.report import SIDES, STEPS, summarise, table, write_json
 from bench.runner import Options, Outcome, run
 from sandbox.environment import REPO
 
@@ -44,6 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, help="repetitions per N (default 3; 1 with --quick)")
     parser.add_argument("--sides", default=",".join(SIDES), help="program,baseline or just one")
     parser.add_argument(
+        "--steps",
+        default=",".join(STEPS),
+        help="subset of " + ",".join(STEPS) + " (up and destroy always run)",
+    )
+    parser.add_argument(
         "--program-env",
         type=_env,
         action="append",
@@ -70,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     if not set(sides) <= set(SIDES) or not sides:
         print(f"--sides takes {','.join(SIDES)}", file=sys.stderr)
         return 2
+    steps = tuple(step for step in args.steps.split(",") if step)
+    if not set(steps) <= set(STEPS):
+        print(f"--steps takes {','.join(STEPS)}", file=sys.stderr)
+        return 2
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     output: Path = args.output or RESULTS / f"{stamp}.json"
 
@@ -82,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             repeat=repeat,
             workdir=args.workdir,
             sides=sides,
+            steps=steps,
             program_env=dict(args.program_env),
             keep=args.keep,
             workaround=not args.no_workaround,

@@ -25,7 +25,7 @@ from bench.inventory import inventory
 from bench.kubestats import ApiServerMetrics
 from bench.measure import Meter, StepResult
 from bench.program import PROJECT, ProgramSide, copy_program
-from bench.report import SIDES
+from bench.report import SIDES, STEPS
 from bench.sqlstats import SqlStats
 from bench.workload import BindingWriter, Workload
 from components.kube_client import new_api_client
@@ -57,6 +57,8 @@ class Options:
     repeat: int
     workdir: Path
     sides: tuple[str, ...] = SIDES
+    steps: tuple[str, ...] = STEPS
+    """Steps to measure; ``up`` and ``destroy`` always run (every cycle starts and ends empty)."""
     program_env: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
     workaround: bool = True
@@ -130,6 +132,8 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
                 else:
                     steps = _baseline_steps(baseline)
                 for step, action in steps:
+                    if step not in options.steps and step not in ("up", "destroy"):
+                        continue
                     if step == "change-one":
                         writer.set_replicas(workload, workload.changed, 1)
                     result = meter.measure(side, step, size, repetition, action)
