@@ -1,4 +1,5 @@
-"""One measured step: wall time, SQL from PostgreSQL's statistics, API requests from /metrics.
+"""One measured step: wall time, SQL from PostgreSQL's statistics, API requests from /metrics,
+and the CPU seconds of each process the step started (see :mod:`bench.cpu`).
 
 The counters are read before and after the step, outside the timed section, so reading them
 never inflates a timing; and both sides of the comparison go through this one function, so they
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.cpu import CpuSampler
 from bench.kubestats import ApiServerMetrics, KubeCounts, difference
 from bench.sqlstats import SqlCounts, SqlStats
 
@@ -57,9 +59,10 @@ class Meter:
         """Run ``work`` (which returns how many resources it changed) and count what it did."""
         self.sql.reset()
         before = self.kube.scrape()
-        started = time.monotonic()
-        changes = work()
-        seconds = time.monotonic() - started
+        with CpuSampler().running() as cpu:
+            started = time.monotonic()
+            changes = work()
+            seconds = time.monotonic() - started
         after = self.kube.scrape()
         sql = self.sql.collect()
         return StepResult(
@@ -71,4 +74,5 @@ class Meter:
             changes=changes,
             sql=sql,
             kube=difference(before, after),
+            extra={"cpu_seconds": cpu} if cpu else {},
         )
