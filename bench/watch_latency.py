@@ -175,6 +175,13 @@ def ensure_bindings(bench: Bench, size: int, log: Callable[[str], None]) -> None
     listed = bench.custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
     existing = {item["metadata"]["name"] for item in listed.get("items", [])}
     missing = [i for i in range(size) if binding_name(i) not in existing]
+    # A sample starts from 0 replicas everywhere (an interrupted run may have left a 1).
+    for item in listed.get("items", []):
+        if (item.get("spec") or {}).get("replicas"):
+            bench.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, NAMESPACE, PLURAL, item["metadata"]["name"],
+                {"spec": {"replicas": 0}},
+            )  # fmt: skip
     for index in missing:
         bench.custom.create_namespaced_custom_object(
             GROUP,
@@ -217,6 +224,8 @@ class DeploymentObserver:
         self._seen = threading.Event()
         self.at: float | None = None
         current = self._api.read_namespaced_deployment(name, BROWSER_NAMESPACE)
+        if int(current.spec.replicas or 0) == target:
+            raise RuntimeError(f"Deployment {name} is already at {target} replicas")
         self._version = current.metadata.resource_version
         self._stream = watch.Watch()
         self._thread = threading.Thread(target=self._run, daemon=True)

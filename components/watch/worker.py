@@ -173,7 +173,8 @@ class Worker:
     # One batch -----------------------------------------------------------------------------
 
     def execute(self, batch: Batch) -> RunOutcome | None:
-        """Run one batch; ``None`` when it was handed back as a full run (not targetable)."""
+        """Run one batch; ``None`` when it was handed back instead (to a full run because it
+        could not be targeted, or to the queue because a login preempted it)."""
         try:
             if self.locks.clear_stale():
                 self._recover = True
@@ -271,9 +272,14 @@ class Worker:
             log.warning("%s stopped by shutdown: %s", outcome.operation, _first_line(outcome.error))
             self.queue.failed(batch, 0.0)
             return outcome
-        delay = self.backoff.delay(batch.attempt)
         if outcome.locked:
-            delay = min(delay, self.settings.lock_retry_delay)
+            # Another writer is running: wait for it, which is neither a failure nor news for
+            # the bindings' status.
+            delay = self.settings.lock_retry_delay
+            self.queue.failed(batch, delay, counted=False)
+            log.warning("waiting %.0fs for the stack lock: %s", delay, outcome.error)
+            return outcome
+        delay = self.backoff.delay(batch.attempt)
         self.queue.failed(batch, delay)
         log.error(
             "%s failed (attempt %d, retrying in %.0fs): %s",

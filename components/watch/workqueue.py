@@ -150,15 +150,20 @@ class Pending:
             return batch
         return None
 
-    def failed(self, batch: Batch, now: float, delay: float) -> None:
-        """Put a failed batch back, to be retried no sooner than ``now + delay``."""
+    def failed(self, batch: Batch, now: float, delay: float, *, counted: bool = True) -> None:
+        """Put a failed batch back, to be retried no sooner than ``now + delay``.
+
+        ``counted=False`` (waiting for another writer's lock) neither counts as an attempt nor
+        escalates targeted work: nothing is wrong with it.
+        """
+        attempt = batch.attempt if counted else batch.attempt - 1
         if batch.full:
             timing = self._restore_full(batch, now)
-            timing.attempts = max(timing.attempts, batch.attempt)
+            timing.attempts = max(timing.attempts, attempt)
             timing.not_before = max(timing.not_before, now + delay)
             return
         for key in batch.targeted_keys:
-            if batch.attempt >= self.escalate_after:
+            if counted and batch.attempt >= self.escalate_after:
                 self.request_full(
                     f"targeted run for binding {key} failed {batch.attempt} times",
                     now,
@@ -167,7 +172,7 @@ class Pending:
                 )
                 continue
             timing = self.targeted.setdefault(key, _Timing(now, now))
-            timing.attempts = max(timing.attempts, batch.attempt)
+            timing.attempts = max(timing.attempts, attempt)
             timing.not_before = max(timing.not_before, now + delay)
 
     def requeue(self, batch: Batch, now: float) -> None:
@@ -214,9 +219,9 @@ class WorkQueue:
             self._pending.request_full(reason, self._clock(), immediate=immediate)
             self._cond.notify_all()
 
-    def failed(self, batch: Batch, delay: float) -> None:
+    def failed(self, batch: Batch, delay: float, *, counted: bool = True) -> None:
         with self._cond:
-            self._pending.failed(batch, self._clock(), delay)
+            self._pending.failed(batch, self._clock(), delay, counted=counted)
             self._cond.notify_all()
 
     def requeue(self, batch: Batch) -> None:

@@ -251,7 +251,7 @@ def test_a_live_lock_is_waited_for_without_running(project: Project) -> None:
 
     bindings = two_bindings()
     runner = FakeRunner(state_for(bindings))
-    worker, queue, _ = make_worker(
+    worker, queue, statuses = make_worker(
         project, bindings, runner, locks=Locked(None, project.name, "dev")
     )
     queue.request_full("start-up")
@@ -259,7 +259,11 @@ def test_a_live_lock_is_waited_for_without_running(project: Project) -> None:
     assert batch is not None
     outcome = worker.execute(batch)
     assert outcome is not None and outcome.locked and runner.ups == []
-    assert queue.has_pending()
+    assert queue.has_pending() and statuses.patches == []
+    worker.clock = lambda: 100.0
+    queue._clock = lambda: 100.0
+    again = queue.take(0)
+    assert again is not None and again.full and again.attempt == 1  # waiting is not failing
 
 
 def test_pending_operations_of_a_killed_run_are_cleared_once(project: Project) -> None:

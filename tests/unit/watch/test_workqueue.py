@@ -151,3 +151,13 @@ def test_work_queue_wakes_the_worker_and_closes() -> None:
     assert queue.take(timeout=0.01) is None
     queue.close()
     assert queue.take() is None
+
+
+def test_waiting_for_a_lock_is_neither_counted_nor_escalated() -> None:
+    pending = Pending(debounce=0.0, max_delay=0.0, escalate_after=2)
+    pending.add(binding("ns/a"), 0.0)
+    batch = pending.take(0.0)
+    for now in (0.0, 10.0, 20.0):
+        assert batch is not None and not batch.full and batch.attempt == 1
+        pending.failed(batch, now=now, delay=10.0, counted=False)
+        batch = pending.take(now + 10.0)
