@@ -58,11 +58,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workdir", type=Path, default=REPO / ".sandbox" / "bench")
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/<ts>.json)")
-    parser.add_argument(
-        "--no-workaround",
-        action="store_true",
-        help="run pulumi without bench/workaround (the program then fails past ~240 bindings)",
-    )
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
     return parser.parse_args(argv)
 
@@ -94,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
             steps=steps,
             program_env=dict(args.program_env),
             keep=args.keep,
-            workaround=not args.no_workaround,
             log=lambda line: print(line, flush=True),
             save=save,
         )

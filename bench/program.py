@@ -10,37 +10,17 @@ into the checkout. ``up`` skips its own preview because ``preview`` is measured 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.environment import BROWSER_NAMESPACE, REPO, Sandbox
+from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
 
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
-PROGRAM_DIRS = ("components", "crds")
 PROJECT = "awms-browser-workspaces"
 STEP_TIMEOUT = 4 * 3600.0
-WORKAROUND = Path(__file__).resolve().parent / "workaround"
-"""``sitecustomize`` fixing the SDK's dynamic-provider serialisation recursion (see there)."""
-
-
-def copy_program(dest: Path) -> Path:
-    """A runnable copy of the program sharing the checkout's virtualenv, with no stack files."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROGRAM_FILES:
-        shutil.copy2(REPO / name, dest / name)
-    for name in PROGRAM_DIRS:
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "stacks").mkdir(exist_ok=True)
-    venv = dest / ".venv"
-    if not venv.exists():
-        os.symlink(REPO / ".venv", venv)
-    return dest
 
 
 @dataclass
@@ -81,16 +61,11 @@ class ProgramSide:
         *,
         bindings_namespace: str,
         extra_env: Mapping[str, str] | None = None,
-        workaround: bool = True,
     ) -> None:
         env = box.env()
         env["PULUMI_CONFIG_PASSPHRASE"] = secrets.token_urlsafe(16)
         # The providers must get the DSN from secret stack config, as in production.
         env.pop("AWMS_GUACAMOLE_DATABASE_URL", None)
-        if workaround:
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(WORKAROUND), env.get("PYTHONPATH", "")) if p
-            )
         env.update(extra_env or {})
         self._box = box
         self.stack = stack

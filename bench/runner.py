@@ -24,7 +24,7 @@ from bench.baseline import WORKERS, Baseline
 from bench.inventory import inventory
 from bench.kubestats import ApiServerMetrics
 from bench.measure import Meter, StepResult
-from bench.program import PROJECT, ProgramSide, copy_program
+from bench.program import PROJECT, ProgramSide
 from bench.report import SIDES, STEPS
 from bench.sqlstats import SqlStats
 from bench.workload import BindingWriter, Workload
@@ -38,6 +38,7 @@ from sandbox.environment import (
     STATE_FILE,
     Sandbox,
 )
+from sandbox.program_copy import copy_program
 
 
 class InventoryMismatchError(RuntimeError):
@@ -61,7 +62,6 @@ class Options:
     """Steps to measure; ``up`` and ``destroy`` always run (every cycle starts and ends empty)."""
     program_env: Mapping[str, str] = field(default_factory=dict)
     keep: bool = False
-    workaround: bool = True
     log: Callable[[str], None] = print
     save: Callable[[Outcome], None] | None = None
     """Called after every step with everything so far, so a long run that dies keeps its data."""
@@ -113,7 +113,6 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
                 f"bench-{size}",
                 bindings_namespace=BINDINGS_NAMESPACE,
                 extra_env=options.program_env,
-                workaround=options.workaround,
             )
             if "program" in options.sides
             else None
@@ -178,7 +177,6 @@ def _meta(options: Options) -> dict[str, Any]:
         "repeat": options.repeat,
         "sides": list(options.sides),
         "program_env": dict(options.program_env),
-        "dynamic_serialisation_workaround": options.workaround,
         "baseline_workers": WORKERS,
         "host": {
             "python": sys.version.split()[0],

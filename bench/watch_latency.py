@@ -47,6 +47,7 @@ from kubernetes.client.exceptions import ApiException
 from components import naming
 from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from sandbox.environment import BROWSER_NAMESPACE, REPO, Sandbox
+from sandbox.program_copy import copy_program
 from sandbox.pulumi_cli import PulumiCli
 
 RESULTS = REPO / "bench" / "results"
@@ -54,11 +55,6 @@ STACK = "watch-bench"
 NAMESPACE = "bench-watch"
 PER_WORKSPACE = 10
 MODES = ("scoped", "program", "full")
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
-PROGRAM_DIRS = ("components", "crds")
-WORKAROUND = REPO / "bench" / "workaround"
-"""``sitecustomize`` for the SDK's dynamic-provider serialisation recursion (see there): without
-it the program cannot declare more than about 240 bindings, so full runs at 1,000 fail."""
 CONVERGE_TIMEOUT = 6 * 3600.0
 SAMPLE_TIMEOUT = 1800.0
 _FINISHED = re.compile(r"(targeted up|up) finished in ([0-9.]+)s")
@@ -85,7 +81,7 @@ class Bench:
         return client.AppsV1Api(self.api)
 
 
-def open_bench(workdir: Path, *, workaround: bool = True) -> Bench:
+def open_bench(workdir: Path) -> Bench:
     workdir = workdir.resolve()
     state = workdir / "sandbox"
     if (state / "sandbox.json").exists() and Sandbox.load(state).status()["kube"]:
@@ -104,10 +100,6 @@ def open_bench(workdir: Path, *, workaround: bool = True) -> Bench:
     env = box.env()
     env["PULUMI_CONFIG_PASSPHRASE"] = secret_file.read_text()
     env.pop("AWMS_GUACAMOLE_DATABASE_URL", None)
-    if workaround and WORKAROUND.is_dir():
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(WORKAROUND), env.get("PYTHONPATH", "")) if p
-        )
     cli = PulumiCli(program, STACK, env, timeout=CONVERGE_TIMEOUT)
     if fresh:
         cli.init_stack()
@@ -128,19 +120,6 @@ def open_bench(workdir: Path, *, workaround: bool = True) -> Bench:
     log_dir.mkdir(exist_ok=True)
     api = config.new_client_from_config(str(box.kube.kubeconfig))
     return Bench(box, cli, api, log_dir)
-
-
-def copy_program(dest: Path) -> None:
-    """Copy (or refresh) the program next to the stack file, sharing the checkout's venv."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROGRAM_FILES:
-        shutil.copy2(REPO / name, dest / name)
-    for name in PROGRAM_DIRS:
-        shutil.rmtree(dest / name, ignore_errors=True)
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "stacks").mkdir(exist_ok=True)
-    if not (dest / ".venv").exists():
-        os.symlink(REPO / ".venv", dest / ".venv")
 
 
 def converge(bench: Bench) -> float:
@@ -500,11 +479,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="sandbox, program copy and stack to reuse (default: a fresh one)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
-    parser.add_argument(
-        "--no-workaround",
-        action="store_true",
-        help="run without bench/workaround (full runs then fail past ~240 bindings)",
-    )
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     return parser.parse_args(argv)
 
@@ -526,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    bench = open_bench(workdir, workaround=not args.no_workaround)
+    bench = open_bench(workdir)
     results: dict[int, dict[str, Any]] = {}
     meta = {
         "started": stamp,
@@ -534,7 +508,6 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": repeat,
         "modes": modes,
         "workdir": str(workdir),
-        "dynamic_serialisation_workaround": not args.no_workaround,
     }
     try:
         for size in sorted(sizes):

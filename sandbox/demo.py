@@ -63,14 +63,18 @@ def main(workdir: Path = DEFAULT_WORKDIR) -> int:
     print(result.stdout)
 
     section(f"Kubernetes objects in namespace {BROWSER_NAMESPACE}")
-    print(sandbox.kubectl("get", "deployments,services,secrets,networkpolicies",
-                          "-n", BROWSER_NAMESPACE), end="")
+    print(
+        sandbox.kubectl(
+            "get", "deployments,services,secrets,networkpolicies", "-n", BROWSER_NAMESPACE
+        ),
+        end="",
+    )
     section("bindings")
     print(sandbox.kubectl("get", "analyticsworkspacebindings", "-A"), end="")
     section("Guacamole users and their connections")
     show_guacamole(sandbox.database_url)
     section("next")
-    print("eval \"$(.venv/bin/python -m sandbox env)\"   # then pulumi/kubectl/psql as usual")
+    print('eval "$(.venv/bin/python -m sandbox env)"   # then pulumi/kubectl/psql as usual')
     print(".venv/bin/python -m sandbox down            # stop the sandbox")
     return 0
 

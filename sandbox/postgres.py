@@ -271,9 +271,7 @@ class PostgresServer:
                     verb, sql.Identifier(role), sql.Literal(owner_password)
                 )
             )
-            if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone():
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 # FILE_COPY (PostgreSQL 15+) clones a template far faster than WAL logging it
                 # when fsync is off, which matters for a fresh database per test.
                 modern = conn.info.server_version >= 150000

@@ -341,8 +341,15 @@ def install_plugin(tool: GoTool) -> None:
     plugin = tool.plugin
     run(
         [
-            str(cli), "plugin", "install", plugin.kind, plugin.name, plugin.version,
-            "--file", str(binary), "--exact",
+            str(cli),
+            "plugin",
+            "install",
+            plugin.kind,
+            plugin.name,
+            plugin.version,
+            "--file",
+            str(binary),
+            "--exact",
         ],
         cwd=toolset_dir(),
         env={**os.environ, **tool_env()},

@@ -243,9 +243,7 @@ class UserProvider(_GuacamoleProvider):
         )
         credentials = make_credentials(password)
         user_id = self._db().run(
-            lambda cur: users.converge_user(
-                cur, entity_id, credentials, reset_credentials=reset
-            )
+            lambda cur: users.converge_user(cur, entity_id, credentials, reset_credentials=reset)
         )
         outs = self._outputs(
             username=inputs["username"],

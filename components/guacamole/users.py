@@ -153,7 +153,5 @@ def converge_user(
 
 def delete_user(cur: Cursor, entity_id: int) -> bool:
     """Delete the entity (cascading to the user row and all its permissions)."""
-    cur.execute(
-        "DELETE FROM guacamole_entity WHERE entity_id = %s AND type = 'USER'", (entity_id,)
-    )
+    cur.execute("DELETE FROM guacamole_entity WHERE entity_id = %s AND type = 'USER'", (entity_id,))
     return cur.rowcount > 0

@@ -160,23 +160,27 @@ def legacy_operator_write(
     """Write the rows exactly as the legacy operator's SQL does (select-then-insert, no locks)."""
     with conn.transaction():
         if group_id is None:
-            group_id = scalar(conn,
+            group_id = scalar(
+                conn,
                 "INSERT INTO public.guacamole_connection_group (connection_group_name, type,"
                 " max_connections, max_connections_per_user, enable_session_affinity)"
                 " VALUES (%s, 'ORGANIZATIONAL', 1000, 1000, true) RETURNING connection_group_id",
                 (workspace,),
             )
-        connection_id = scalar(conn,
+        connection_id = scalar(
+            conn,
             "INSERT INTO public.guacamole_connection (parent_id, connection_name, protocol,"
             " failover_only) VALUES (%s, %s, 'vnc', false) RETURNING connection_id",
             (group_id, username),
         )
-        entity_id = scalar(conn,
+        entity_id = scalar(
+            conn,
             "INSERT INTO public.guacamole_entity (name, type) VALUES (%s, 'USER')"
             " RETURNING entity_id",
             (f"{workspace}@{username}",),
         )
-        user_id = scalar(conn,
+        user_id = scalar(
+            conn,
             "INSERT INTO public.guacamole_user (entity_id, disabled, expired, password_hash,"
             " password_salt, password_date) VALUES (%s, false, false, %s, %s, now())"
             " RETURNING user_id",
@@ -184,12 +188,12 @@ def legacy_operator_write(
         )
         conn.execute(
             "INSERT INTO public.guacamole_user_permission (affected_user_id, entity_id,"
-            ' "permission") VALUES (%s, %s, \'READ\')',
+            " \"permission\") VALUES (%s, %s, 'READ')",
             (user_id, entity_id),
         )
         conn.execute(
             "INSERT INTO public.guacamole_connection_group_permission (connection_group_id,"
-            ' entity_id, "permission") VALUES (%s, %s, \'READ\')',
+            " entity_id, \"permission\") VALUES (%s, %s, 'READ')",
             (group_id, entity_id),
         )
         for name, value in (
@@ -206,7 +210,7 @@ def legacy_operator_write(
             )
         conn.execute(
             "INSERT INTO public.guacamole_connection_permission (connection_id, entity_id,"
-            ' "permission") VALUES (%s, %s, \'READ\')',
+            " \"permission\") VALUES (%s, %s, 'READ')",
             (connection_id, entity_id),
         )
     return {

@@ -56,9 +56,7 @@ def _grants(db: GuacDb, entity_id: int) -> tuple[set[int], set[int]]:
 
 
 def _binding(providers: Providers, **kwargs):
-    return create_binding(
-        providers.group, providers.user, providers.connection, **kwargs
-    )
+    return create_binding(providers.group, providers.user, providers.connection, **kwargs)
 
 
 def test_create_writes_exact_rows(providers: Providers, guac_db: GuacDb):
@@ -73,9 +71,7 @@ def test_create_writes_exact_rows(providers: Providers, guac_db: GuacDb):
     }
     assert _grants(guac_db, eid) == ({cid}, {gid})
     with guac_db.connect() as conn:
-        row = one(conn,
-            "SELECT connection_name, parent_id, protocol FROM guacamole_connection"
-        )
+        row = one(conn, "SELECT connection_name, parent_id, protocol FROM guacamole_connection")
     assert row == ("jovyan", gid, "vnc")
     assert b.connection.outs["connection_id"] == cid
 
@@ -283,8 +279,8 @@ def test_concurrent_creates_of_same_connection(providers: Providers, guac_db: Gu
     assert len(ids) == workers and len(set(ids)) == 1
     with guac_db.connect() as conn:
         assert (
-            scalar(conn,
-                "SELECT count(*) FROM guacamole_connection WHERE connection_name = 'raced'"
+            scalar(
+                conn, "SELECT count(*) FROM guacamole_connection WHERE connection_name = 'raced'"
             )
             == 1
         )

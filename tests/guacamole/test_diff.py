@@ -58,10 +58,18 @@ def test_identity_changes_replace():
     assert user.replaces == ["username"]
     group = ConnectionGroupProvider().diff(
         "1",
-        {"group_name": "a", "max_connections": 1000, "max_connections_per_user": 1000,
-         "enable_session_affinity": True},
-        {"group_name": "b", "max_connections": 1000, "max_connections_per_user": 1000,
-         "enable_session_affinity": True},
+        {
+            "group_name": "a",
+            "max_connections": 1000,
+            "max_connections_per_user": 1000,
+            "enable_session_affinity": True,
+        },
+        {
+            "group_name": "b",
+            "max_connections": 1000,
+            "max_connections_per_user": 1000,
+            "enable_session_affinity": True,
+        },
     )
     assert group.replaces == ["group_name"]
 
@@ -101,8 +109,13 @@ def test_bool_is_not_confused_with_int():
 
 
 def test_user_password_changes_and_staleness():
-    olds = {"username": "u", "password": "a", "password_current": True, "self_read": True,
-            "has_user_row": True}
+    olds = {
+        "username": "u",
+        "password": "a",
+        "password_current": True,
+        "self_read": True,
+        "has_user_row": True,
+    }
     provider = UserProvider()
     assert provider.diff("1", olds, {"username": "u", "password": "a"}).changes is False
     assert provider.diff("1", olds, {"username": "u", "password": "b"}).replaces == []

@@ -54,9 +54,10 @@ def test_refresh_after_out_of_band_edit_and_repair(providers: Providers, guac_db
     inputs = checked(p, {"group_name": "ws"})
     created = p.create(inputs)
     with guac_db.connect() as conn:
-        other = scalar(conn,
+        other = scalar(
+            conn,
             "INSERT INTO guacamole_connection_group (connection_group_name) VALUES ('other')"
-            " RETURNING connection_group_id"
+            " RETURNING connection_group_id",
         )
         conn.execute(
             "UPDATE guacamole_connection_group SET enable_session_affinity = false,"
@@ -107,9 +108,10 @@ def test_adopts_lowest_of_legacy_duplicates(providers: Providers, guac_db: GuacD
 
 def test_adoption_ignores_same_name_below_root(providers: Providers, guac_db: GuacDb):
     with guac_db.connect() as conn:
-        parent = scalar(conn,
+        parent = scalar(
+            conn,
             "INSERT INTO guacamole_connection_group (connection_group_name) VALUES ('p')"
-            " RETURNING connection_group_id"
+            " RETURNING connection_group_id",
         )
         conn.execute(
             "INSERT INTO guacamole_connection_group (connection_group_name, parent_id)"

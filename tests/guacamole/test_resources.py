@@ -97,9 +97,7 @@ def test_type_tokens_secrets_and_typed_outputs(monitor: _RecordingMonitor):
         assert connection_props["disable_copy"] is True
         assert connection_props["disable_paste"] is True
 
-    return pulumi.Output.all(group.group_id, user.entity_id, connection.connection_id).apply(
-        check
-    )
+    return pulumi.Output.all(group.group_id, user.entity_id, connection.connection_id).apply(check)
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator]

@@ -70,10 +70,7 @@ def test_all_tables_and_enums_exist(guac_db: GuacDb):
     assert len(TABLES) == 23 and len(ENUM_TYPES) == 5
     with guac_db.connect() as conn:
         tables = set(
-            first_column(
-                conn,
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            )
+            first_column(conn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         )
         types = set(first_column(conn, "SELECT typname FROM pg_type WHERE typtype = 'e'"))
     assert tables == set(TABLES)
@@ -136,22 +133,18 @@ def test_schema_sql_differs_only_by_audit():
 
 def test_guacadmin_seed(guac_db: GuacDb):
     with guac_db.connect() as conn:
-        salt, digest = one(conn,
+        salt, digest = one(
+            conn,
             "SELECT u.password_salt, u.password_hash FROM guacamole_user AS u"
-            " JOIN guacamole_entity AS e USING (entity_id) WHERE e.name = 'guacadmin'"
+            " JOIN guacamole_entity AS e USING (entity_id) WHERE e.name = 'guacadmin'",
         )
-        system = set(
-            first_column(
-                conn,
-                "SELECT permission::text FROM guacamole_system_permission"
-            )
-        )
+        system = set(first_column(conn, "SELECT permission::text FROM guacamole_system_permission"))
         self_perms = set(
             first_column(
                 conn,
                 "SELECT p.permission::text FROM guacamole_user_permission AS p"
                 " JOIN guacamole_user AS u ON u.user_id = p.affected_user_id"
-                " WHERE p.entity_id = u.entity_id"
+                " WHERE p.entity_id = u.entity_id",
             )
         )
     assert bytes(salt).hex().upper() == GUACADMIN_SALT
@@ -168,9 +161,7 @@ def test_constraints_behave_like_upstream(guac_db: GuacDb):
                 "INSERT INTO guacamole_connection_group (connection_group_name) VALUES ('dup')"
             )
         # ...but it does inside a group.
-        gid = scalar(conn,
-            "SELECT min(connection_group_id) FROM guacamole_connection_group"
-        )
+        gid = scalar(conn, "SELECT min(connection_group_id) FROM guacamole_connection_group")
         conn.execute(
             "INSERT INTO guacamole_connection (connection_name, parent_id, protocol)"
             " VALUES ('c', %s, 'vnc')",
@@ -183,8 +174,9 @@ def test_constraints_behave_like_upstream(guac_db: GuacDb):
                 (gid,),
             )
         # Deleting an entity cascades to its user row and permissions.
-        eid = scalar(conn,
-            "INSERT INTO guacamole_entity (name, type) VALUES ('x', 'USER') RETURNING entity_id"
+        eid = scalar(
+            conn,
+            "INSERT INTO guacamole_entity (name, type) VALUES ('x', 'USER') RETURNING entity_id",
         )
         conn.execute(
             "INSERT INTO guacamole_user (entity_id, password_hash, password_date)"
@@ -196,12 +188,8 @@ def test_constraints_behave_like_upstream(guac_db: GuacDb):
             (eid, gid),
         )
         conn.execute("DELETE FROM guacamole_entity WHERE entity_id = %s", (eid,))
-        assert scalar(
-            conn, "SELECT count(*) FROM guacamole_user WHERE entity_id = %s", (eid,)
-        ) == 0
-        assert scalar(
-            conn, "SELECT count(*) FROM guacamole_connection_group_permission"
-        ) == 0
+        assert scalar(conn, "SELECT count(*) FROM guacamole_user WHERE entity_id = %s", (eid,)) == 0
+        assert scalar(conn, "SELECT count(*) FROM guacamole_connection_group_permission") == 0
         # password_date has no default
         with pytest.raises(psycopg.errors.NotNullViolation):
             conn.execute(
@@ -212,10 +200,7 @@ def test_constraints_behave_like_upstream(guac_db: GuacDb):
 def test_indexes_exist(guac_db: GuacDb):
     with guac_db.connect() as conn:
         names = set(
-            first_column(
-                conn,
-                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
-            )
+            first_column(conn, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
         )
     for expected in (
         "guacamole_connection_group_parent_id",

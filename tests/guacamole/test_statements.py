@@ -36,8 +36,11 @@ CONNECTION_CREATE = 5  # BEGIN, connection, parameters, READ on connection + gro
 
 def _binding(providers: Providers, workspace: str, username: str):
     return create_binding(
-        providers.group, providers.user, providers.connection,
-        workspace=workspace, username=username,
+        providers.group,
+        providers.user,
+        providers.connection,
+        workspace=workspace,
+        username=username,
     )
 
 
@@ -69,18 +72,38 @@ def test_diff_works_without_any_database(guac_db: GuacDb, monkeypatch: pytest.Mo
     ):
         provider.configure(configure_request(unreachable))
         inputs = checked(provider, news)
-        olds = {**inputs, "at_root": True, "organizational": True, "self_read": True,
-                "has_user_row": True, "password_current": True} if outs is None else outs
+        olds = (
+            {
+                **inputs,
+                "at_root": True,
+                "organizational": True,
+                "self_read": True,
+                "has_user_row": True,
+                "password_current": True,
+            }
+            if outs is None
+            else outs
+        )
         assert provider.diff("1", olds, inputs).changes is False
     connection = ConnectionProvider()
     connection.configure(configure_request(unreachable))
     inputs = checked(
         connection,
-        {"group_id": 1.0, "entity_id": 2.0, "connection_name": "u", "hostname": "h",
-         "password": "p"},
+        {
+            "group_id": 1.0,
+            "entity_id": 2.0,
+            "connection_name": "u",
+            "hostname": "h",
+            "password": "p",
+        },
     )
-    olds = {**inputs, "is_vnc": True, "read_on_connection": True, "read_on_group": True,
-            "unmanaged_parameters": []}
+    olds = {
+        **inputs,
+        "is_vnc": True,
+        "read_on_connection": True,
+        "read_on_group": True,
+        "unmanaged_parameters": [],
+    }
     assert connection.diff("3", olds, inputs).changes is False
 
 
@@ -104,8 +127,13 @@ def test_statements_per_binding(providers: Providers, guac_db: GuacDb, capsys):
         )
         inputs = checked(
             c,
-            {"group_id": float(group.id), "entity_id": float(user.id),
-             "connection_name": "alice", "hostname": "h", "password": "p"},
+            {
+                "group_id": float(group.id),
+                "entity_id": float(user.id),
+                "connection_name": "alice",
+                "hostname": "h",
+                "password": "p",
+            },
         )
         connection, connection_stats = _measure(admin, guac_db.name, lambda: c.create(inputs))
         _, refresh_stats = _measure(

@@ -98,8 +98,8 @@ def test_delete_cascades_permissions(providers: Providers, guac_db: GuacDb):
             "guacamole_connection_permission",
             "guacamole_connection_group_permission",
         ):
-            count = scalar(conn,
-                f"SELECT count(*) FROM {table} WHERE entity_id = %s", (ids["entity_id"],)
+            count = scalar(
+                conn, f"SELECT count(*) FROM {table} WHERE entity_id = %s", (ids["entity_id"],)
             )
             assert count == 0, table
 

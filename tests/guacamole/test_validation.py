@@ -121,9 +121,7 @@ def test_secret_wrapped_inputs_are_unwrapped():
     assert result.failures == [] and result.inputs["password"] == "vnc"
 
 
-@given(
-    st.text(min_size=1, max_size=128).filter(lambda s: "\x00" not in s and s.strip() != "")
-)
+@given(st.text(min_size=1, max_size=128).filter(lambda s: "\x00" not in s and s.strip() != ""))
 def test_any_reasonable_name_is_accepted_unchanged(name):
     result = UserProvider().check({}, {"username": name})
     assert result.failures == []

@@ -8,19 +8,15 @@ test runs never share a stack file.
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sandbox.environment import REPO, Sandbox, tools_bin
+from sandbox.environment import Sandbox, tools_bin
+from sandbox.program_copy import copy_program
 from sandbox.pulumi_cli import PulumiCli
-
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt")
-PROGRAM_DIRS = ("components", "stacks", "crds")
 
 
 @pytest.fixture(scope="session")
@@ -40,19 +36,6 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> It
         yield box
     finally:
         box.purge()
-
-
-def copy_program(dest: Path) -> Path:
-    """A runnable copy of the Pulumi program that shares the checkout's virtualenv."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROGRAM_FILES:
-        shutil.copy2(REPO / name, dest / name)
-    for name in PROGRAM_DIRS:
-        shutil.copytree(
-            REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "Pulumi.*.yaml")
-        )
-    os.symlink(REPO / ".venv", dest / ".venv")
-    return dest
 
 
 @pytest.fixture(scope="session")

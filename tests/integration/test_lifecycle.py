@@ -179,8 +179,15 @@ def test_changing_one_binding_touches_only_its_resources(
     stack: PulumiCli, sandbox: Sandbox
 ) -> None:
     sandbox.kubectl(
-        "patch", "awsb", "alpha-bob", "-n", BINDINGS_NAMESPACE, "--type", "merge",
-        "-p", json.dumps({"spec": {"replicas": 1}}),
+        "patch",
+        "awsb",
+        "alpha-bob",
+        "-n",
+        BINDINGS_NAMESPACE,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": {"replicas": 1}}),
     )
     name = deployment_name("alpha", "bob@example.org")
     urns = changed_urns(stack.preview_json())
@@ -198,8 +205,15 @@ def test_added_deleted_and_expired_bindings_converge(stack: PulumiCli, sandbox: 
     apply(sandbox, binding("gamma-dee", "gamma", "dee@example.org"))
     sandbox.kubectl("delete", "awsb", "beta-cid", "-n", BINDINGS_NAMESPACE)
     sandbox.kubectl(
-        "patch", "awsb", "beta-ann", "-n", BINDINGS_NAMESPACE, "--type", "merge",
-        "-p", json.dumps({"spec": {"expires": yesterday}}),
+        "patch",
+        "awsb",
+        "beta-ann",
+        "-n",
+        BINDINGS_NAMESPACE,
+        "--type",
+        "merge",
+        "-p",
+        json.dumps({"spec": {"expires": yesterday}}),
     )
     stack.up()
 
@@ -270,9 +284,13 @@ def test_legacy_rows_and_objects_are_adopted(stack: PulumiCli, sandbox: Sandbox)
             " VALUES (%s, %s, 'vnc', false) RETURNING connection_id",
             (group[0], user),
         ).fetchone()[0]  # type: ignore[index]
-        for key, value in (("hostname", f"client-{name}.guacamole.svc.cluster.local"),
-                           ("port", "5900"), ("password", "1234"),
-                           ("disable-copy", "true"), ("disable-paste", "true")):
+        for key, value in (
+            ("hostname", f"client-{name}.guacamole.svc.cluster.local"),
+            ("port", "5900"),
+            ("password", "1234"),
+            ("disable-copy", "true"),
+            ("disable-paste", "true"),
+        ):
             conn.execute(
                 "INSERT INTO guacamole_connection_parameter VALUES (%s, %s, %s)",
                 (conn_id, key, value),
@@ -293,16 +311,25 @@ def test_legacy_rows_and_objects_are_adopted(stack: PulumiCli, sandbox: Sandbox)
     legacy = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": BROWSER_NAMESPACE,
-                     "labels": {"xlscsde.nhs.uk/purpose": "workspace-client"}},
+        "metadata": {
+            "name": name,
+            "namespace": BROWSER_NAMESPACE,
+            "labels": {"xlscsde.nhs.uk/purpose": "workspace-client"},
+        },
         "spec": {
             "replicas": 0,
             "selector": {"matchLabels": {"xlscsde.nhs.uk/deployment-name": name}},
             "template": {
                 "metadata": {"labels": {"xlscsde.nhs.uk/deployment-name": name}},
-                "spec": {"containers": [{"name": name,
-                                         "image": "lscsde/analytics-vnc-client:0.1.5",
-                                         "ports": [{"containerPort": 5900}]}]},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": "lscsde/analytics-vnc-client:0.1.5",
+                            "ports": [{"containerPort": 5900}],
+                        }
+                    ]
+                },
             },
         },
     }
@@ -316,7 +343,8 @@ def test_legacy_rows_and_objects_are_adopted(stack: PulumiCli, sandbox: Sandbox)
     assert after["metadata"]["uid"] == uid, "the legacy Deployment must not be replaced"
     assert query(
         sandbox,
-        "SELECT count(*) FROM guacamole_connection WHERE connection_name = %s", user,
+        "SELECT count(*) FROM guacamole_connection WHERE connection_name = %s",
+        user,
     ) == [(1,)]
     assert query(
         sandbox, "SELECT count(*) FROM guacamole_entity WHERE name = %s", f"{workspace}@{user}"

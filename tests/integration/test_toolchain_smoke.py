@@ -14,7 +14,7 @@ from pathlib import Path
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 
-SMOKE_PROGRAM = '''
+SMOKE_PROGRAM = """
 import pulumi
 import pulumi_kubernetes as k8s
 from smoke_provider import Marker
@@ -26,9 +26,9 @@ k8s.core.v1.ConfigMap(
 )
 marker = Marker("marker", {"label": "smoke"})
 pulumi.export("marker", marker.id)
-'''
+"""
 
-SMOKE_PROVIDER = '''
+SMOKE_PROVIDER = """
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider
 
 
@@ -40,7 +40,7 @@ class MarkerProvider(ResourceProvider):
 class Marker(Resource):
     def __init__(self, name, props, opts=None):
         super().__init__(MarkerProvider(), name, props, opts)
-'''
+"""
 
 
 def test_cli_reports_its_version(sandbox: Sandbox) -> None:
@@ -67,9 +67,15 @@ def test_control_plane_and_schema_answer(sandbox: Sandbox) -> None:
     crd = sandbox.kubectl("get", "crd", "analyticsworkspacebindings.xlscsde.nhs.uk", "-o", "name")
     assert crd.strip().endswith("/analyticsworkspacebindings.xlscsde.nhs.uk")
     out = subprocess.run(
-        ["psql", sandbox.database_url, "-XAtc",
-         "SELECT count(*) FROM guacamole_entity WHERE name = 'guacadmin'"],
-        capture_output=True, text=True, check=True,
+        [
+            "psql",
+            sandbox.database_url,
+            "-XAtc",
+            "SELECT count(*) FROM guacamole_entity WHERE name = 'guacadmin'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == "1"
 
@@ -84,7 +90,7 @@ def test_smoke_stack_up_preview_destroy(sandbox: Sandbox, tmp_path: Path) -> Non
             runtime:
               name: python
               options:
-                virtualenv: {Path(__file__).resolve().parents[2] / '.venv'}
+                virtualenv: {Path(__file__).resolve().parents[2] / ".venv"}
             """
         )
     )
@@ -101,8 +107,18 @@ def test_smoke_stack_up_preview_destroy(sandbox: Sandbox, tmp_path: Path) -> Non
     assert change_summary(cli.preview_json()) == {}
     cli.destroy()
     gone = subprocess.run(
-        ["kubectl", "--kubeconfig", str(sandbox.kube.kubeconfig), "get", "configmap",
-         "toolchain-smoke", "-n", "default"],
-        capture_output=True, text=True, check=False,
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(sandbox.kube.kubeconfig),
+            "get",
+            "configmap",
+            "toolchain-smoke",
+            "-n",
+            "default",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert gone.returncode != 0 and "NotFound" in gone.stderr
