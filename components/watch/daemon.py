@@ -21,7 +21,7 @@ from components.settings import SettingsError
 from components.watch.changes import Change, ChangeKind, classify_binding, classify_workspace
 from components.watch.config import WatchConfig
 from components.watch.informer import Informer, WatchedKind
-from components.watch.locks import LockKeeper, backend_root
+from components.watch.locks import LockKeeper
 from components.watch.overrides import Project
 from components.watch.program_settings import shared_settings
 from components.watch.retry import Backoff
@@ -103,11 +103,11 @@ def run(config: WatchConfig) -> int:
     worker = Worker(
         queue,
         runner,
-        LockKeeper(
-            backend_root(runner.backend_url()),
+        LockKeeper.for_stack(
+            runner.backend_url(),
             project.name,
             config.common.stack,
-            foreign_lock_timeout=config.common.foreign_lock_timeout,
+            config.common.foreign_lock_timeout,
         ),
         project,
         config.common.stack,

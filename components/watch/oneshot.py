@@ -12,7 +12,7 @@ import threading
 import time
 
 from components.watch.config import UpConfig
-from components.watch.locks import LockKeeper, backend_root
+from components.watch.locks import LockKeeper
 from components.watch.overrides import Project
 from components.watch.retry import Backoff
 from components.watch.runner import StackRunner
@@ -33,11 +33,11 @@ def run(config: UpConfig) -> int:
     worker = Worker(
         queue,
         runner,
-        LockKeeper(
-            backend_root(runner.backend_url()),
+        LockKeeper.for_stack(
+            runner.backend_url(),
             project.name,
             config.common.stack,
-            foreign_lock_timeout=config.common.foreign_lock_timeout,
+            config.common.foreign_lock_timeout,
         ),
         project,
         config.common.stack,
