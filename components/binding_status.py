@@ -40,7 +40,7 @@ from pulumi.dynamic import (
 )
 
 from components.bindings import GROUP, PLURAL, VERSION
-from components.dynamic_provider import StatelessProvider
+from components.dynamic_provider import StatelessProvider, contains_unknown, is_unknown
 from components.kube_client import new_api_client
 
 PROJECT = "awms-browser-workspaces"
@@ -101,19 +101,32 @@ class BindingStatusProvider(StatelessProvider):
             return self._api
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        # Values not known yet (preview) are checked when they are known.
         failures = [
             CheckFailure(key, "must be a non-empty string")
             for key in _IDENTITY
-            if not isinstance(news.get(key), str) or not news.get(key)
+            if not is_unknown(news.get(key))
+            and (not isinstance(news.get(key), str) or not news.get(key))
         ]
-        if not isinstance(news.get("status"), Mapping) or not news["status"].get("statusText"):
+        status = news.get("status")
+        if not is_unknown(status) and (
+            not isinstance(status, Mapping)
+            or not (is_unknown(status.get("statusText")) or status.get("statusText"))
+        ):
             failures.append(CheckFailure("status", "must be an object with statusText"))
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in _IDENTITY if olds.get(key) != news.get(key)]
-        changed = bool(replaces) or normalise_status(olds.get("status") or {}) != normalise_status(
-            news.get("status") or {}
+        """Exact comparison; a value not known yet counts as a change (a replacement for the
+        binding's identity), the way the engine expects a provider to answer during preview."""
+        replaces = [
+            key for key in _IDENTITY if is_unknown(news.get(key)) or olds.get(key) != news.get(key)
+        ]
+        new_status = news.get("status")
+        changed = (
+            bool(replaces)
+            or contains_unknown(new_status)
+            or normalise_status(olds.get("status") or {}) != normalise_status(new_status or {})
         )
         return DiffResult(changes=changed, replaces=replaces, delete_before_replace=False)
 

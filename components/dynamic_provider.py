@@ -18,6 +18,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi.dynamic import ResourceProvider
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a value that is not known yet: during a preview, or when the engine re-diffs
+    a resource whose inputs depend on outputs it is about to change."""
+    return isinstance(value, Unknown) or value == rpc.UNKNOWN
+
+
+def contains_unknown(value: Any) -> bool:
+    """``is_unknown`` for a value or anything nested in it (lists, tuples, mappings)."""
+    if isinstance(value, Mapping):
+        return any(contains_unknown(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(contains_unknown(item) for item in value)
+    return is_unknown(value)
 
 
 class StatelessProvider(ResourceProvider):

@@ -17,7 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .inputs import Field, UnknownTest, is_unknown, plain
+from components.dynamic_provider import is_unknown
+
+from .inputs import Field, UnknownTest, plain
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 KindT = TypeVar("KindT", bound=Enum)
@@ -55,18 +54,6 @@ Validator = Callable[[Field[Any], Any], tuple[Any, str | None]]
 
 UnknownTest = Callable[[Any], bool]
 """True for a value that must not be validated or compared yet (not known during preview)."""
-
-
-def is_unknown(value: Any) -> bool:
-    """True for a value that is not known yet (preview)."""
-    return isinstance(value, Unknown) or value == rpc.UNKNOWN
-
-
-def contains_unknown(value: Any) -> bool:
-    """``is_unknown`` for a value or any item of a (nested) list or tuple."""
-    if isinstance(value, list | tuple):
-        return any(contains_unknown(item) for item in value)
-    return is_unknown(value)
 
 
 def plain(value: Any) -> Any:

@@ -18,8 +18,10 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from components.dynamic_provider import is_unknown
+
 from .field_rules import FieldRules
-from .inputs import Field, is_unknown, password_problem
+from .inputs import Field, password_problem
 
 NAME_MAX_CHARS = 128
 PARAMETER_VALUE_MAX_CHARS = 4096

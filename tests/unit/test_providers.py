@@ -14,6 +14,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from pulumi.dynamic import Config, ConfigureRequest
 from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.output import UNKNOWN
+from pulumi.runtime import rpc
 
 from components import binding_status
 from components.binding_status import (
@@ -129,6 +131,23 @@ def test_read_reports_the_live_status_so_refresh_sees_drift():
 def test_check_rejects_incomplete_inputs():
     failures = BindingStatusProvider().check({}, {"bindingNamespace": "", "status": {}}).failures
     assert sorted(f.property for f in failures) == ["bindingName", "bindingNamespace", "status"]
+
+
+@pytest.mark.parametrize("unknown", [UNKNOWN, rpc.UNKNOWN], ids=["Unknown", "sentinel"])
+def test_unknown_inputs_are_a_change_not_a_crash(unknown: Any):
+    """The engine may diff a status whose inputs are not known yet (a preview, or a targeted
+    destroy re-diffing dependents): that is a pending change, never an exception."""
+    provider = BindingStatusProvider()
+    recorded = {**_props(READY), "patched": True}
+    whole = provider.diff("ns/b", recorded, _props(cast(Any, unknown)))
+    assert whole.changes is True and whole.replaces == []
+    nested = provider.diff("ns/b", recorded, _props({**READY, "replicas": unknown}))
+    assert nested.changes is True and nested.replaces == []
+    renamed = provider.diff("ns/b", recorded, {**_props(READY), "bindingName": unknown})
+    assert renamed.changes is True and renamed.replaces == ["bindingName"]
+    pending = {"bindingNamespace": unknown, "bindingName": "b", "status": unknown}
+    assert provider.check({}, pending).failures == []
+    assert provider.check({}, _props({"statusText": unknown})).failures == []
 
 
 def test_configure_reads_the_kubeconfig_setting(monkeypatch: pytest.MonkeyPatch):

@@ -14,8 +14,10 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from components.dynamic_provider import contains_unknown
+
 from ..field_rules import FieldRules
-from ..inputs import Field, contains_unknown, password_problem, plain
+from ..inputs import Field, password_problem, plain
 from ..schema import normalise_version
 
 IDENTIFIER_MAX_BYTES = 63
