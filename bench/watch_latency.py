@@ -24,6 +24,7 @@ binding's ``status.replicas`` shows 1 as well. Results go to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -42,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
-from kubernetes.client.exceptions import ApiException
 
 from components import naming
 from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
@@ -222,13 +222,26 @@ class DeploymentObserver:
                     timeout_seconds=60,
                 ):
                     obj = event["object"]
+                    if event["type"] == "ERROR" or not hasattr(obj, "metadata"):
+                        break  # e.g. 410 Gone: resume from a fresh read below
                     version = obj.metadata.resource_version
                     if int(obj.spec.replicas or 0) == self._target:
-                        self.at = time.monotonic()
-                        self._seen.set()
+                        self._stamp()
                         return
-            except ApiException:
+            except Exception:  # a dropped stream must not end the observation
                 time.sleep(0.1)
+            # The stream ended (server timeout, error or a dropped connection): anything missed
+            # shows in the object itself, then the watch resumes from its version.
+            with contextlib.suppress(Exception):
+                current = self._api.read_namespaced_deployment(self._name, BROWSER_NAMESPACE)
+                if int(current.spec.replicas or 0) == self._target:
+                    self._stamp()
+                    return
+                version = current.metadata.resource_version
+
+    def _stamp(self) -> None:
+        self.at = time.monotonic()
+        self._seen.set()
 
     def wait(self, timeout: float) -> float:
         if not self._seen.wait(timeout):
