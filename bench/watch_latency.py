@@ -275,6 +275,9 @@ def patch_binding(bench: Bench, index: int, replicas: int) -> None:
 class WatcherProcess:
     def __init__(self, bench: Bench, mode: str, initial_run: str, log_path: Path) -> None:
         self.log_path = log_path
+        # The log is appended to across runs in a reused --workdir: only this process's lines
+        # (from here on) may say it is watching.
+        self.start = len(self.text()) if log_path.exists() else 0
         argv = [
             sys.executable, "-m", "components.watch", "watch",
             "--stack", STACK,
@@ -428,7 +431,7 @@ def run_size(
             continue
         watcher = WatcherProcess(bench, mode, "none", bench.log_dir / f"watch-{size}-{mode}.log")
         try:
-            watcher.wait_for("watching ", 0, 900)
+            watcher.wait_for("watching ", watcher.start, 900)
             log(f"N={size}: {mode} targeted runs")
             results[mode] = measure_watcher(bench, watcher, size, repeat, log).as_json()
         finally:
