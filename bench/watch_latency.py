@@ -202,10 +202,16 @@ class DeploymentObserver:
         self._target = target
         self._seen = threading.Event()
         self.at: float | None = None
-        current = self._api.read_namespaced_deployment(name, BROWSER_NAMESPACE)
-        if int(current.spec.replicas or 0) == target:
+        # The list's resourceVersion is the current one; the object's own may be older than etcd's
+        # last compaction, and a watch from there would only ever answer 410 Gone.
+        listed = self._api.list_namespaced_deployment(
+            BROWSER_NAMESPACE, field_selector=f"metadata.name={name}"
+        )
+        if not listed.items:
+            raise RuntimeError(f"Deployment {name} does not exist")
+        if int(listed.items[0].spec.replicas or 0) == target:
             raise RuntimeError(f"Deployment {name} is already at {target} replicas")
-        self._version = current.metadata.resource_version
+        self._version = listed.metadata.resource_version
         self._stream = watch.Watch()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -233,8 +239,10 @@ class DeploymentObserver:
             # The stream ended (server timeout, error or a dropped connection): anything missed
             # shows in the object itself, then the watch resumes from its version.
             with contextlib.suppress(Exception):
-                current = self._api.read_namespaced_deployment(self._name, BROWSER_NAMESPACE)
-                if int(current.spec.replicas or 0) == self._target:
+                current = self._api.list_namespaced_deployment(
+                    BROWSER_NAMESPACE, field_selector=f"metadata.name={self._name}"
+                )
+                if current.items and int(current.items[0].spec.replicas or 0) == self._target:
                     self._stamp()
                     return
                 version = current.metadata.resource_version
