@@ -67,6 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "guacamoleLoginRole": "guacamole_app",
     "guacamoleSchemaVersion": "1.5",
     "guacamoleDropOnDelete": False,
+    "guacamoleSeedAdmin": False,
 }
 """Every program setting with its default."""
 
@@ -151,6 +152,7 @@ class DatabaseBootstrapSettings:
     login_role: str
     schema_version: Literal["1.5", "1.6"]
     drop_on_delete: bool
+    seed_admin: bool
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,7 @@ def _database_bootstrap(values: Mapping[str, Any]) -> DatabaseBootstrapSettings:
         login_role=login,
         schema_version="1.6" if version == "1.6" else "1.5",
         drop_on_delete=_bool(values, "guacamoleDropOnDelete"),
+        seed_admin=_bool(values, "guacamoleSeedAdmin"),
     )
 
 

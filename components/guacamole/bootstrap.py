@@ -180,6 +180,7 @@ def declare_database_bootstrap(
         database=database.name,
         owner=owner.name,
         version=settings.schema_version,
+        seed_admin=settings.seed_admin,
         opts=opts,
     )
     grants = PostgresGrants(

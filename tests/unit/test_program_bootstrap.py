@@ -83,6 +83,7 @@ def test_on_declares_roles_database_schema_and_grants(harness: PulumiHarness, ds
     assert owner.urn in database.dependencies
     (schema,) = found["GuacamoleSchema"]
     assert schema.inputs["version"] == "1.6" and schema.inputs["owner"] == "guacamole_owner"
+    assert schema.inputs["seed_admin"] is False  # no well-known guacadmin password by default
     assert database.urn in schema.dependencies
     (grants,) = found["Grants"]
     assert (grants.inputs["role"], grants.inputs["owner"]) == ("guacamole_app", "guacamole_owner")
@@ -129,6 +130,11 @@ def test_drop_on_delete_is_opt_in(harness: PulumiHarness, dsns: None):
     assert found["Database"][0].inputs["drop_on_delete"] is True
     assert all(r.inputs["drop_on_delete"] is True for r in found["Role"])
     assert found["Grants"][0].inputs["revoke_on_delete"] is True
+
+
+def test_stock_administrator_is_opt_in(harness: PulumiHarness, dsns: None):
+    _declare(harness, bootstrapDatabase=True, guacamoleSeedAdmin=True)
+    assert _bootstrap(harness)["GuacamoleSchema"][0].inputs["seed_admin"] is True
 
 
 def test_missing_admin_connection_fails_before_declaring(
