@@ -256,6 +256,15 @@ class Worker:
             self._restore_outputs_at = self.clock() + self.settings.outputs_settle
         return outcome
 
+    def _release_abandoned_lock(self) -> None:
+        """An interrupt that reaches ``pulumi`` before it has set up its own handler kills it
+        outright, leaving its lock behind; the process is gone, so the lock is stale and removed
+        now rather than by whoever runs the stack next. Live locks (other writers) stay."""
+        try:
+            self.locks.clear_stale()
+        except StackLockedError as error:
+            log.info("%s", error)
+
     def _finish(self, batch: Batch, outcome: RunOutcome, covered: Iterable[str]) -> RunOutcome:
         self.last_outcome = outcome
         if outcome.ok:
@@ -270,6 +279,7 @@ class Worker:
             return outcome
         if self.stop.is_set():
             log.warning("%s stopped by shutdown: %s", outcome.operation, _first_line(outcome.error))
+            self._release_abandoned_lock()
             self.queue.failed(batch, 0.0)
             return outcome
         if outcome.locked:

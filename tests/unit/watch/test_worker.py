@@ -298,6 +298,30 @@ def test_errors_left_by_an_earlier_watcher_are_adopted(project: Project) -> None
     assert statuses.patches[0][1]["statusText"] == "READY"
 
 
+def test_an_update_killed_by_shutdown_leaves_no_lock(project: Project) -> None:
+    """SIGINT that reaches pulumi before its handler is installed kills it with its lock held."""
+    released: list[bool] = []
+
+    class Keeper(LockKeeper):
+        def clear_stale(self) -> list[StackLock]:
+            released.append(True)
+            return []
+
+    bindings = two_bindings()
+    runner = FakeRunner(state_for(bindings))
+    worker, queue, _ = make_worker(
+        project, bindings, runner, locks=Keeper(None, project.name, "dev")
+    )
+    queue.request_full("start-up")
+    batch = queue.take(0)
+    assert batch is not None
+    worker.stop.set()
+    runner.outcomes.append(RunOutcome("up", 0.1, error="code: -2"))
+    outcome = worker.execute(batch)
+    assert outcome is not None and not outcome.ok
+    assert len(released) == 2  # before the run, as always, and again once it was killed
+
+
 def test_loop_stops_when_asked(project: Project) -> None:
     bindings = two_bindings()
     runner = FakeRunner(state_for(bindings))
