@@ -20,7 +20,7 @@ from components.watch.retry import Backoff
 from components.watch.runner import RunOutcome
 from components.watch.targets import BROWSER_WORKSPACE_TYPE
 from components.watch.worker import Worker, WorkerSettings
-from components.watch.workqueue import Pending, WorkQueue
+from components.watch.workqueue import Batch, Pending, WorkQueue
 from tests.unit.factories import manifest
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -113,6 +113,14 @@ def project(tmp_path: Path) -> Project:
     return Project.load(tmp_path)
 
 
+def take_full(queue: WorkQueue, reason: str) -> Batch:
+    """Request a full run and take it off the queue, as the worker loop would."""
+    queue.request_full(reason)
+    batch = queue.take(0)
+    assert batch is not None
+    return batch
+
+
 def make_worker(
     project: Project,
     bindings: dict[str, Any],
@@ -176,9 +184,7 @@ def test_full_runs_continue_on_error_and_reindex(project: Project) -> None:
     bindings = two_bindings()
     runner = FakeRunner({"deployment": {"resources": []}})
     worker, queue, _ = make_worker(project, bindings, runner)
-    queue.request_full("start-up")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "start-up")
     runner.state = state_for(bindings)  # what the full run created
     worker.execute(batch)
     assert runner.ups == [{"continue_on_error": True, "message": "watch: start-up"}]
@@ -237,9 +243,7 @@ def test_failed_full_run_reports_the_bindings_whose_resources_failed(project: Pr
     worker, queue, statuses = make_worker(project, bindings, runner)
     deployment_urn = state["deployment"]["resources"][4]["urn"]  # john's Deployment
     runner.outcomes.append(RunOutcome("up", error="boom", failed_urns=[deployment_urn]))
-    queue.request_full("resync")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "resync")
     worker.execute(batch)
     assert [k for k, _ in statuses.patches] == ["jupyterhub/b"]
 
@@ -254,9 +258,7 @@ def test_a_live_lock_is_waited_for_without_running(project: Project) -> None:
     worker, queue, statuses = make_worker(
         project, bindings, runner, locks=Locked(None, project.name, "dev")
     )
-    queue.request_full("start-up")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "start-up")
     outcome = worker.execute(batch)
     assert outcome is not None and outcome.locked and runner.ups == []
     assert queue.has_pending() and statuses.patches == []
@@ -271,15 +273,11 @@ def test_pending_operations_of_a_killed_run_are_cleared_once(project: Project) -
     pending = [{"type": "updating", "resource": {"urn": "urn:x"}}]
     runner = FakeRunner(state_for(bindings, pending))
     worker, queue, _ = make_worker(project, bindings, runner)
-    queue.request_full("start-up")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "start-up")
     worker.execute(batch)
     assert len(runner.imported) == 1
     assert runner.imported[0]["deployment"]["pending_operations"] == []
-    queue.request_full("again")
-    again = queue.take(0)
-    assert again is not None
+    again = take_full(queue, "again")
     worker.execute(again)
     assert len(runner.imported) == 1
 
@@ -290,9 +288,7 @@ def test_errors_left_by_an_earlier_watcher_are_adopted(project: Project) -> None
     runner = FakeRunner(state_for(bindings))
     worker, queue, statuses = make_worker(project, bindings, runner)
     worker.adopt_reported_errors()
-    queue.request_full("start-up")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "start-up")
     worker.execute(batch)
     assert statuses.patches[0][0] == "jupyterhub/b"
     assert statuses.patches[0][1]["statusText"] == "READY"
@@ -312,9 +308,7 @@ def test_an_update_killed_by_shutdown_leaves_no_lock(project: Project) -> None:
     worker, queue, _ = make_worker(
         project, bindings, runner, locks=Keeper(None, project.name, "dev")
     )
-    queue.request_full("start-up")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "start-up")
     worker.stop.set()
     runner.outcomes.append(RunOutcome("up", 0.1, error="code: -2"))
     outcome = worker.execute(batch)
@@ -339,9 +333,7 @@ def test_a_login_preempts_a_running_full_run(project: Project) -> None:
     runner = FakeRunner(state_for(bindings))
     worker, queue, _ = make_worker(project, bindings, runner)
     runner.block_full = lambda: queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "login"))
-    queue.request_full("periodic resync")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "periodic resync")
     assert worker.execute(batch) is None  # handed back, not failed
     assert runner.interrupted == 1
     login = queue.take(0)
@@ -359,9 +351,7 @@ def test_preemption_is_bounded(project: Project) -> None:
     bindings = two_bindings()
     runner = FakeRunner(state_for(bindings))
     worker, queue, _ = make_worker(project, bindings, runner)
-    queue.request_full("periodic resync")
-    batch = queue.take(0)
-    assert batch is not None
+    batch = take_full(queue, "periodic resync")
     exhausted = replace(batch, preemptions=worker.settings.max_preemptions)
     queue.add(Change(ChangeKind.BINDING, "jupyterhub/a", "login"))
     outcome = worker.execute(exhausted)
@@ -377,8 +367,6 @@ def test_scoped_runs_schedule_a_full_run_that_restores_the_outputs(project: Proj
     assert batch is not None
     worker.execute(batch)
     assert worker._restore_outputs_at == worker.settings.outputs_settle
-    queue.request_full("resync")
-    full_batch = queue.take(0)
-    assert full_batch is not None
+    full_batch = take_full(queue, "resync")
     worker.execute(full_batch)
     assert worker._restore_outputs_at is None
