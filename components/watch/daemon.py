@@ -21,7 +21,6 @@ from components.settings import SettingsError
 from components.watch.changes import Change, ChangeKind, classify_binding, classify_workspace
 from components.watch.config import WatchConfig
 from components.watch.informer import Informer, WatchedKind
-from components.watch.locks import LockKeeper
 from components.watch.overrides import Project
 from components.watch.program_settings import shared_settings
 from components.watch.retry import Backoff
@@ -103,12 +102,7 @@ def run(config: WatchConfig) -> int:
     worker = Worker(
         queue,
         runner,
-        LockKeeper.for_stack(
-            runner.backend_url(),
-            project.name,
-            config.common.stack,
-            config.common.foreign_lock_timeout,
-        ),
+        runner.lock_keeper(config.common.foreign_lock_timeout),
         project,
         config.common.stack,
         bindings.snapshot,

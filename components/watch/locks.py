@@ -183,15 +183,6 @@ class LockKeeper:
     hostname: str = ""
     inspect: Callable[[int], ProcessInfo] = process_info
 
-    @classmethod
-    def for_stack(
-        cls, backend_url: str | None, project: str, stack: str, foreign_lock_timeout: float
-    ) -> LockKeeper:
-        """The keeper of ``stack``'s locks on a file backend (none to keep on other backends)."""
-        return cls(
-            backend_root(backend_url), project, stack, foreign_lock_timeout=foreign_lock_timeout
-        )
-
     def locks(self) -> list[StackLock]:
         if self.root is None:
             return []

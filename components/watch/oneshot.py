@@ -12,7 +12,6 @@ import threading
 import time
 
 from components.watch.config import UpConfig
-from components.watch.locks import LockKeeper
 from components.watch.overrides import Project
 from components.watch.retry import Backoff
 from components.watch.runner import StackRunner
@@ -33,12 +32,7 @@ def run(config: UpConfig) -> int:
     worker = Worker(
         queue,
         runner,
-        LockKeeper.for_stack(
-            runner.backend_url(),
-            project.name,
-            config.common.stack,
-            config.common.foreign_lock_timeout,
-        ),
+        runner.lock_keeper(config.common.foreign_lock_timeout),
         project,
         config.common.stack,
         dict,  # no binding cache: failures go to the job log, the program writes statuses

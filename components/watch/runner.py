@@ -27,6 +27,7 @@ from pulumi.automation import (
     Stack,
 )
 
+from components.watch.locks import LockKeeper, backend_root
 from components.watch.overrides import Project
 from components.watch.pulumi_process import InterruptiblePulumiCommand
 
@@ -112,6 +113,15 @@ class StackRunner:
     def backend_url(self) -> str | None:
         """The backend this stack lives in (``file://...`` for a DIY backend)."""
         return self.workspace.who_am_i().url
+
+    def lock_keeper(self, foreign_lock_timeout: float) -> LockKeeper:
+        """The keeper of this stack's locks (it keeps none on a non-file backend)."""
+        return LockKeeper(
+            backend_root(self.backend_url()),
+            self.project.name,
+            self.stack_name,
+            foreign_lock_timeout=foreign_lock_timeout,
+        )
 
     def up(
         self,
