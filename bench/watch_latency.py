@@ -44,8 +44,8 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from components import naming
-from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from bench.workload import BindingWriter, Workload, binding_name, deployment_name
+from components.bindings import GROUP, PLURAL, VERSION
 from sandbox.environment import BROWSER_NAMESPACE, REPO, Sandbox
 from sandbox.program_copy import copy_program
 from sandbox.pulumi_cli import PulumiCli
@@ -53,7 +53,6 @@ from sandbox.pulumi_cli import PulumiCli
 RESULTS = REPO / "bench" / "results"
 STACK = "watch-bench"
 NAMESPACE = "bench-watch"
-PER_WORKSPACE = 10
 MODES = ("scoped", "program", "full")
 CONVERGE_TIMEOUT = 6 * 3600.0
 SAMPLE_TIMEOUT = 1800.0
@@ -133,60 +132,17 @@ def converge(bench: Bench) -> float:
     return setup.run("up", "--yes", "--skip-preview").seconds
 
 
-def binding_name(index: int) -> str:
-    return f"bw-{index:05d}"
-
-
-def username(index: int) -> str:
-    return f"user-{index:05d}@example.org"
-
-
-def workspace(index: int) -> str:
-    return f"bw-ws-{index // PER_WORKSPACE:04d}"
-
-
-def deployment(index: int) -> str:
-    return naming.deployment_name(workspace(index), username(index))
-
-
 def ensure_bindings(bench: Bench, size: int, log: Callable[[str], None]) -> None:
-    """Create bindings 0..size-1 that do not exist yet (set-up: never measured)."""
-    listed = bench.custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
-    existing = {item["metadata"]["name"] for item in listed.get("items", [])}
-    missing = [i for i in range(size) if binding_name(i) not in existing]
-    # A sample starts from 0 replicas everywhere (an interrupted run may have left a 1).
-    for item in listed.get("items", []):
-        if (item.get("spec") or {}).get("replicas"):
-            bench.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, NAMESPACE, PLURAL, item["metadata"]["name"],
-                {"spec": {"replicas": 0}},
-            )  # fmt: skip
-    for index in missing:
-        bench.custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            NAMESPACE,
-            PLURAL,
-            {
-                "apiVersion": API_VERSION,
-                "kind": KIND,
-                "metadata": {"name": binding_name(index), "namespace": NAMESPACE},
-                "spec": {
-                    "workspace": workspace(index),
-                    "username": username(index),
-                    "expires": "2099-12-31",
-                    "replicas": 0,
-                },
-            },
-        )
-    log(f"bindings: {size} ({len(missing)} created)")
+    """Bindings 0..size-1 exist, all at 0 replicas (set-up: never measured)."""
+    created = BindingWriter(bench.api).ensure(Workload(size, NAMESPACE))
+    log(f"bindings: {size} ({created} created)")
 
 
 def converged(bench: Bench, size: int) -> bool:
     names = {
         d.metadata.name for d in bench.apps.list_namespaced_deployment(BROWSER_NAMESPACE).items
     }
-    return all(deployment(i) in names for i in range(size))
+    return all(deployment_name(i) in names for i in range(size))
 
 
 # Observation ---------------------------------------------------------------------------------
@@ -367,7 +323,7 @@ def measure_watcher(
     series = Series()
     offset = len(watcher.text())
     for index in sample_indices(size, repeat):
-        observer = DeploymentObserver(bench.box.kube.kubeconfig, deployment(index), 1)
+        observer = DeploymentObserver(bench.box.kube.kubeconfig, deployment_name(index), 1)
         start = time.monotonic()
         patch_binding(bench, index, 1)
         scaled = observer.wait(SAMPLE_TIMEOUT)
@@ -390,7 +346,9 @@ def measure_full(bench: Bench, size: int, repeat: int, log: Callable[[str], None
     series = Series()
     for index in sample_indices(size, repeat):
         for replicas in (1, 0):
-            observer = DeploymentObserver(bench.box.kube.kubeconfig, deployment(index), replicas)
+            observer = DeploymentObserver(
+                bench.box.kube.kubeconfig, deployment_name(index), replicas
+            )
             start = time.monotonic()
             patch_binding(bench, index, replicas)
             up_started = time.monotonic()
@@ -410,7 +368,7 @@ def measure_floor(bench: Bench, size: int, repeat: int) -> Series:
     series = Series()
     apps = bench.apps
     for index in sample_indices(size, repeat):
-        name = deployment(index)
+        name = deployment_name(index)
         for replicas in (1, 0):
             observer = DeploymentObserver(bench.box.kube.kubeconfig, name, replicas)
             start = time.monotonic()

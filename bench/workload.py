@@ -15,11 +15,29 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from components import naming
 from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 BINDINGS_PER_WORKSPACE = 10
 EXPIRES = "2099-12-31"
 PREFIX = "bench"
+
+
+def binding_name(index: int) -> str:
+    return f"{PREFIX}-{index:05d}"
+
+
+def workspace_name(index: int) -> str:
+    return f"{PREFIX}-ws-{index // BINDINGS_PER_WORKSPACE:04d}"
+
+
+def username(index: int) -> str:
+    return f"user-{index:05d}@example.org"
+
+
+def deployment_name(index: int) -> str:
+    """The browser Deployment the program makes for binding ``index``."""
+    return naming.deployment_name(workspace_name(index), username(index))
 
 
 @dataclass(frozen=True)
@@ -31,7 +49,7 @@ class Workload:
 
     @property
     def names(self) -> list[str]:
-        return [f"{PREFIX}-{index:05d}" for index in range(self.size)]
+        return [binding_name(index) for index in range(self.size)]
 
     @property
     def changed(self) -> str:
@@ -42,10 +60,10 @@ class Workload:
         return {
             "apiVersion": API_VERSION,
             "kind": KIND,
-            "metadata": {"name": f"{PREFIX}-{index:05d}", "namespace": self.namespace},
+            "metadata": {"name": binding_name(index), "namespace": self.namespace},
             "spec": {
-                "workspace": f"{PREFIX}-ws-{index // BINDINGS_PER_WORKSPACE:04d}",
-                "username": f"user-{index:05d}@example.org",
+                "workspace": workspace_name(index),
+                "username": username(index),
                 "expires": EXPIRES,
                 "replicas": replicas,
             },
@@ -70,6 +88,22 @@ class BindingWriter:
             self._api.create_namespaced_custom_object(
                 GROUP, VERSION, workload.namespace, PLURAL, body
             )
+
+    def ensure(self, workload: Workload) -> int:
+        """Create the bindings that do not exist yet and put every existing one back to 0
+        replicas (an interrupted run may have left a 1); returns how many were created."""
+        listed = self._api.list_namespaced_custom_object(GROUP, VERSION, workload.namespace, PLURAL)
+        existing = set()
+        for item in listed.get("items", []):
+            existing.add(item["metadata"]["name"])
+            if (item.get("spec") or {}).get("replicas"):
+                self.set_replicas(workload, item["metadata"]["name"], 0)
+        missing = [i for i, name in enumerate(workload.names) if name not in existing]
+        for index in missing:
+            self._api.create_namespaced_custom_object(
+                GROUP, VERSION, workload.namespace, PLURAL, workload.manifest(index)
+            )
+        return len(missing)
 
     def set_replicas(self, workload: Workload, name: str, replicas: int) -> None:
         self._api.patch_namespaced_custom_object(
