@@ -27,6 +27,16 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PATCH_FORCE = "pulumi.com/patchForce"
 """Take over fields the legacy operator owned when adopting its Deployment and Service."""
+PATCH_FIELD_MANAGER = "pulumi.com/patchFieldManager"
+FIELD_MANAGER = "awms-browser-workspaces"
+"""One fixed server-side-apply field manager for every object the program applies.
+
+Why fixed: pulumi-kubernetes otherwise picks a random manager per resource creation, so a run that
+was killed after creating an object leaves fields owned by a manager no later run uses, and the
+next apply conflicts with it. A stable name also lets a hand-over move the legacy operator's field
+ownership to this manager, and lets other writers (the login fast path) be told apart.
+"""
+APPLY_ANNOTATIONS = {PATCH_FORCE: "true", PATCH_FIELD_MANAGER: FIELD_MANAGER}
 
 VNC_PASSWORD_KEY = "password"  # noqa: S105 - the Secret key name, not a password
 CERTS_VOLUME = "guacamole-certificates"
@@ -42,7 +52,7 @@ def _annotations(plan: WorkspacePlan) -> dict[str, str]:
 def deployment_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
     """Deployment named after the legacy hash; replicas follow the binding (0 until login)."""
     name = plan.deployment_name
-    annotations = {PATCH_FORCE: "true"}
+    annotations = dict(APPLY_ANNOTATIONS)
     if not settings.await_deployments:
         annotations[SKIP_AWAIT] = "true"
     return {
@@ -149,7 +159,7 @@ def service_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
             "name": naming.service_name(name),
             "namespace": settings.namespace,
             "labels": {PURPOSE_LABEL: PURPOSE},
-            "annotations": {**_annotations(plan), PATCH_FORCE: "true"},
+            "annotations": {**_annotations(plan), **APPLY_ANNOTATIONS},
         },
         "spec": {
             "type": "ClusterIP",
@@ -170,7 +180,7 @@ def vnc_secret_args(
             "name": naming.vnc_secret_name(name),
             "namespace": settings.namespace,
             "labels": {PURPOSE_LABEL: PURPOSE, DEPLOYMENT_LABEL: name},
-            "annotations": _annotations(plan),
+            "annotations": {**_annotations(plan), **APPLY_ANNOTATIONS},
         },
         "type": "Opaque",
         "string_data": {VNC_PASSWORD_KEY: password},
@@ -186,7 +196,7 @@ def network_policy_args(plan: WorkspacePlan, settings: Settings) -> dict[str, An
             "name": naming.network_policy_name(name),
             "namespace": settings.namespace,
             "labels": {PURPOSE_LABEL: PURPOSE, DEPLOYMENT_LABEL: name},
-            "annotations": _annotations(plan),
+            "annotations": {**_annotations(plan), **APPLY_ANNOTATIONS},
         },
         "spec": {
             "pod_selector": {"match_labels": {DEPLOYMENT_LABEL: name}},

@@ -29,7 +29,11 @@ def test_deployment_identity_is_the_legacy_one():
         "name": NAME,
         "namespace": "guacamole",
         "labels": {"xlscsde.nhs.uk/purpose": "workspace-client"},
-        "annotations": {"pulumi.com/patchForce": "true", "pulumi.com/skipAwait": "true"},
+        "annotations": {
+            "pulumi.com/patchForce": "true",
+            "pulumi.com/patchFieldManager": "awms-browser-workspaces",
+            "pulumi.com/skipAwait": "true",
+        },
     }
     spec = args["spec"]
     assert spec["replicas"] == 1
@@ -105,6 +109,7 @@ def test_service_is_the_legacy_headless_service():
                 "xlscsde.nhs.uk/workspace": "test-workspace",
                 "xlscsde.nhs.uk/username": "jovyan",
                 "pulumi.com/patchForce": "true",
+                "pulumi.com/patchFieldManager": "awms-browser-workspaces",
             },
         },
         "spec": {
@@ -180,3 +185,16 @@ def test_network_policy_egress_destinations_and_guacd_labels():
         },
         {"to": [{"namespace_selector": {"match_labels": {"team": "hub"}}}]},
     ]
+
+
+def test_every_object_is_applied_by_one_fixed_field_manager():
+    password = "x"
+    for args in (
+        deployment_args(PLAN, DEFAULTS),
+        service_args(PLAN, DEFAULTS),
+        vnc_secret_args(PLAN, DEFAULTS, password),
+        network_policy_args(PLAN, DEFAULTS),
+    ):
+        annotations = args["metadata"]["annotations"]
+        assert annotations["pulumi.com/patchFieldManager"] == "awms-browser-workspaces"
+        assert annotations["pulumi.com/patchForce"] == "true"
