@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from components import naming
+from components.inert import escape, unsafe_characters
 
 GROUP = "xlscsde.nhs.uk"
 VERSION = "v1"
@@ -23,11 +24,17 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "AnalyticsWorkspaceBinding"
 PLURAL = "analyticsworkspacebindings"
 
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
+_DNS1123_LABEL_PART = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_LABEL = re.compile(rf"^{_DNS1123_LABEL_PART}$")
+_DNS1123_LABEL_MAX = 63
+_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL_PART}(\.{_DNS1123_LABEL_PART})*$")
 _DNS1123_SUBDOMAIN_MAX = 253
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+REPLICAS_MAX = 2**31 - 1
+"""``spec.replicas`` ends up in a Deployment's ``int32`` replicas field."""
+WORKSPACE_MAX = naming.GUACAMOLE_NAME_MAX - 2
+"""The login ``{workspace}@{username}`` fits ``varchar(128)`` only if the workspace leaves room
+for ``@`` and at least one character of username."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,11 @@ class Binding:
 
 @dataclass(frozen=True)
 class InvalidBinding:
-    """A manifest that cannot be provisioned, with enough detail to fix it."""
+    """A manifest that cannot be provisioned, with enough detail to fix it.
+
+    ``namespace``, ``name`` and ``reason`` may quote the manifest's own text verbatim, so print
+    them only through :attr:`message` or :func:`components.inert.escape`.
+    """
 
     namespace: str | None
     name: str | None
@@ -79,14 +90,30 @@ class InvalidBinding:
 
     @property
     def addressable(self) -> bool:
-        """Whether the binding's status can be written back (its identity is known)."""
-        return bool(self.namespace and self.name)
+        """Whether the binding's status can be written back (it names a possible object)."""
+        return is_object_name(self.namespace, self.name)
 
     @property
     def message(self) -> str:
-        where = f" (from {self.origin})" if self.origin and self.addressable else ""
-        subject = f"{self.field}: " if self.field else ""
-        return f"binding {self.key}{where} skipped: {subject}{self.reason}"
+        """One printable line: which binding, where it came from, which field and why."""
+        where = f" (from {escape(self.origin)})" if self.origin and self.addressable else ""
+        subject = f"{escape(self.field)}: " if self.field else ""
+        return f"binding {escape(self.key)}{where} refused: {subject}{escape(self.reason)}"
+
+
+def is_object_name(namespace: str | None, name: str | None) -> bool:
+    """Whether ``namespace/name`` can name a binding in the API (so its status can be written)."""
+    return (
+        namespace is not None
+        and name is not None
+        and len(namespace) <= _DNS1123_LABEL_MAX
+        and bool(_DNS1123_LABEL.match(namespace))
+        and _is_subdomain(name)
+    )
+
+
+def _is_subdomain(value: str) -> bool:
+    return len(value) <= _DNS1123_SUBDOMAIN_MAX and bool(_DNS1123_SUBDOMAIN.match(value))
 
 
 class _RejectedError(Exception):
@@ -101,10 +128,13 @@ class _RejectedError(Exception):
 def parse_binding(manifest: Any, origin: str = "") -> Binding | InvalidBinding:
     """Validate one AnalyticsWorkspaceBinding manifest.
 
-    Checks what the CRD schema checks plus what the program relies on: the workspace is an
-    object name (so the legacy name hash is injective), the Guacamole login fits
-    ``varchar(128)``, and claims-only bindings are refused explicitly because claim matching was
-    never implemented.
+    Checks what the CRD schema and the API server check (object names, a real date, replicas
+    within a Deployment's ``int32``) even when the manifest comes from a file that no API server
+    has seen, plus what the program relies on: the workspace is an object name (so the legacy
+    name hash is injective), the Guacamole group name and login fit ``varchar(128)``, the
+    username holds no control or format characters (they would forge log lines and never
+    survive a round trip unchanged), and claims-only bindings are refused explicitly because
+    claim matching was never implemented.
     """
     if not isinstance(manifest, Mapping):
         return InvalidBinding(None, None, "", "manifest is not a mapping", origin)
@@ -125,6 +155,18 @@ def parse_binding(manifest: Any, origin: str = "") -> Binding | InvalidBinding:
             raise _RejectedError("metadata.name", "is required")
         if namespace is None:
             raise _RejectedError("metadata.namespace", "is required")
+        if len(namespace) > _DNS1123_LABEL_MAX or not _DNS1123_LABEL.match(namespace):
+            raise _RejectedError(
+                "metadata.namespace",
+                f"'{namespace}' is not a namespace name "
+                "(lowercase letters, digits and '-'; at most 63 characters)",
+            )
+        if not _is_subdomain(name):
+            raise _RejectedError(
+                "metadata.name",
+                f"'{name}' is not an object name "
+                "(lowercase letters, digits, '-' and '.'; at most 253 characters)",
+            )
         return _parse_valid(manifest, namespace, name, origin)
     except _RejectedError as rejected:
         return InvalidBinding(namespace, name, rejected.field_path, rejected.reason, origin)
@@ -138,10 +180,13 @@ def _parse_valid(manifest: Mapping[str, Any], namespace: str, name: str, origin:
     username = _username(spec.get("username"), spec.get("claims"))
     login = naming.guacamole_username(workspace, username)
     if len(login) > naming.GUACAMOLE_NAME_MAX:
+        # The workspace fits on its own (checked above), so the username is what is too long.
+        room = naming.GUACAMOLE_NAME_MAX - len(workspace) - 1
         raise _RejectedError(
             "spec.username",
-            f"Guacamole user name '{login}' is {len(login)} characters; "
-            f"Guacamole stores at most {naming.GUACAMOLE_NAME_MAX}",
+            f"is {len(username)} characters: the Guacamole login '{login}' would be "
+            f"{len(login)}, Guacamole stores at most {naming.GUACAMOLE_NAME_MAX}, which leaves "
+            f"{room} for a username in workspace {workspace}",
         )
     status = manifest.get("status")
     status = status if isinstance(status, Mapping) else {}
@@ -164,11 +209,18 @@ def _workspace(value: Any) -> str:
         raise _RejectedError("spec.workspace", "is required")
     if not isinstance(value, str):
         raise _RejectedError("spec.workspace", f"must be a string, got {type(value).__name__}")
-    if len(value) > _DNS1123_SUBDOMAIN_MAX or not _DNS1123_SUBDOMAIN.match(value):
+    if not _is_subdomain(value):
         raise _RejectedError(
             "spec.workspace",
             f"'{value}' is not the name of an AnalyticsWorkspace "
             "(lowercase letters, digits, '-' and '.'; at most 253 characters)",
+        )
+    if len(value) > WORKSPACE_MAX:
+        raise _RejectedError(
+            "spec.workspace",
+            f"is {len(value)} characters; Guacamole stores the workspace as a connection group "
+            f"name and in the login '<workspace>@<username>' (varchar({naming.GUACAMOLE_NAME_MAX})"
+            f"), so a workspace may have at most {WORKSPACE_MAX}",
         )
     return value
 
@@ -184,8 +236,13 @@ def _username(value: Any, claims: Any) -> str:
         raise _RejectedError("spec.username", "is required (spec.claims is not supported)")
     if not isinstance(value, str):
         raise _RejectedError("spec.username", f"must be a string, got {type(value).__name__}")
-    if _CONTROL.search(value):
-        raise _RejectedError("spec.username", "must not contain control characters")
+    unsafe = unsafe_characters(value)
+    if unsafe:
+        raise _RejectedError(
+            "spec.username",
+            "must not contain control or format characters, found "
+            + ", ".join(dict.fromkeys(unsafe)),
+        )
     return value
 
 
@@ -210,6 +267,10 @@ def _replicas(value: Any) -> int:
         raise _RejectedError("spec.replicas", f"must be an integer, got {value!r}")
     if value < 0:
         raise _RejectedError("spec.replicas", f"must not be negative, got {value}")
+    if value > REPLICAS_MAX:
+        raise _RejectedError(
+            "spec.replicas", f"must be at most {REPLICAS_MAX} (a Deployment's limit), got {value}"
+        )
     return value
 
 

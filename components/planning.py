@@ -3,6 +3,9 @@
 Pure: the caller passes ``today`` so expiry is testable and a run is reproducible. The output is
 the complete desired state; the Pulumi engine removes whatever is no longer planned (deleted or
 expired bindings), which is the cleanup the legacy operator never did.
+
+Every :class:`Problem` is ready to print: binding text inside it (keys, workspace, username, a
+recorded status) is escaped with :func:`components.inert.escape` where the message is composed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from enum import StrEnum
 
 from components import naming
 from components.bindings import Binding, InvalidBinding
+from components.inert import escape
 
 
 class ProblemKind(StrEnum):
@@ -30,14 +34,20 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True)
 class Problem:
-    """Something an operator should look at; ``bindings`` names every culprit."""
+    """Something an operator should look at; ``bindings`` names every culprit.
+
+    ``bindings`` and ``message`` are escaped (printable as they are); ``field`` names the
+    offending field of a refused binding.
+    """
 
     kind: ProblemKind
     bindings: tuple[str, ...]
     message: str
+    field: str = ""
 
     @property
     def severity(self) -> Severity:
+        """A refused binding is an error of that binding, not of the run (see the README)."""
         return Severity.ERROR if self.kind is ProblemKind.INVALID else Severity.WARNING
 
 
@@ -127,15 +137,17 @@ def plan_workspaces(entries: Iterable[Binding | InvalidBinding], today: date) ->
     invalid.sort(key=lambda b: b.key)
 
     problems: list[Problem] = [
-        Problem(ProblemKind.INVALID, (bad.key,), bad.message) for bad in invalid
+        Problem(ProblemKind.INVALID, (escape(bad.key),), bad.message, escape(bad.field))
+        for bad in invalid
     ]
     problems += [
         Problem(
             ProblemKind.EXPIRED,
-            (binding.key,),
-            f"binding {binding.key} expired on {binding.expires.isoformat()}: "
-            f"its browser workspace for {binding.username} in {binding.workspace} is not "
-            "provisioned; extend spec.expires or delete the binding",
+            (escape(binding.key),),
+            f"binding {escape(binding.key)} expired on {binding.expires.isoformat()}: "
+            f"its browser workspace for {escape(binding.username)} in "
+            f"{escape(binding.workspace)} is not provisioned; extend spec.expires or delete "
+            "the binding",
         )
         for binding in expired
     ]
@@ -145,6 +157,7 @@ def plan_workspaces(entries: Iterable[Binding | InvalidBinding], today: date) ->
 
 
 def _redefined(entry: Binding, first: Binding) -> InvalidBinding:
+    # Raw like every InvalidBinding reason; its message escapes it.
     elsewhere = f" (first defined in {first.origin})" if first.origin else ""
     return InvalidBinding(
         entry.namespace,
@@ -158,14 +171,14 @@ def _redefined(entry: Binding, first: Binding) -> InvalidBinding:
 def _plan_problems(plan: WorkspacePlan) -> list[Problem]:
     problems: list[Problem] = []
     if len(plan.bindings) > 1:
-        keys = plan.binding_keys
+        keys = tuple(escape(key) for key in plan.binding_keys)
         problems.append(
             Problem(
                 ProblemKind.DUPLICATE,
                 keys,
-                f"bindings {_join(keys)} all grant {plan.username} workspace {plan.workspace}; "
-                f"they share one browser workspace {plan.deployment_name} "
-                f"with replicas = {plan.replicas} (the largest requested)",
+                f"bindings {_join(keys)} all grant {escape(plan.username)} workspace "
+                f"{escape(plan.workspace)}; they share one browser workspace "
+                f"{plan.deployment_name} with replicas = {plan.replicas} (the largest requested)",
             )
         )
     for binding in plan.bindings:
@@ -174,12 +187,13 @@ def _plan_problems(plan: WorkspacePlan) -> list[Problem]:
             problems.append(
                 Problem(
                     ProblemKind.RENAMED,
-                    (binding.key,),
-                    f"binding {binding.key} records status.deploymentName {recorded} but "
-                    f"{binding.workspace}/{binding.username} maps to {plan.deployment_name} "
+                    (escape(binding.key),),
+                    f"binding {escape(binding.key)} records status.deploymentName "
+                    f"{escape(recorded)} but {escape(binding.workspace)}/"
+                    f"{escape(binding.username)} maps to {plan.deployment_name} "
                     "(was spec.workspace or spec.username edited?); the program manages "
                     f"{plan.deployment_name} and rewrites the status; remove any leftover "
-                    f"Deployment {recorded} by hand",
+                    f"Deployment {escape(recorded)} by hand",
                 )
             )
     return problems

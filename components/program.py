@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 
 from components.binding_source import BindingSource
 from components.binding_status import (
+    READY,
     BindingStatus,
     expired_status,
     invalid_status,
@@ -38,7 +39,8 @@ from components.guacamole.bootstrap import (
     read_app_login,
     require_admin_dsn,
 )
-from components.planning import Plan, Severity, plan_workspaces
+from components.inert import escape, neutralise
+from components.planning import Plan, plan_workspaces
 from components.settings import Settings
 
 
@@ -66,6 +68,7 @@ class Declared:
                 {
                     "kind": str(problem.kind),
                     "bindings": list(problem.bindings),
+                    "field": problem.field,
                     "message": problem.message,
                 }
                 for problem in self.plan.problems
@@ -111,7 +114,9 @@ def declare(settings: Settings, source: BindingSource, *, today: date | None = N
         )
         for p in plan.workspaces
     }
-    statuses = _statuses(plan, workspaces) if settings.write_binding_status else {}
+    statuses = (
+        _statuses(plan, workspaces, settings.namespace) if settings.write_binding_status else {}
+    )
     return Declared(plan, groups, workspaces, statuses, bootstrap)
 
 
@@ -143,22 +148,35 @@ def _guacamole_rows_after(
     return transformation
 
 
-def _statuses(plan: Plan, workspaces: Mapping[str, BrowserWorkspace]) -> dict[str, BindingStatus]:
-    """One status writer per binding; shared workspaces write the same status to each binding."""
+def _statuses(
+    plan: Plan, workspaces: Mapping[str, BrowserWorkspace], namespace: str
+) -> dict[str, BindingStatus]:
+    """One status writer per binding; shared workspaces write the same status to each binding.
+
+    A READY status mirrors the Deployment's observed replicas (the provider reads them after the
+    Deployment is applied); each write posts an Event on the binding worded from ``note``.
+    """
     statuses: dict[str, BindingStatus] = {}
     for workspace_plan in plan.workspaces:
         workspace = workspaces[workspace_plan.deployment_name]
-        # We always set spec.replicas, so the Deployment reports back exactly what we asked for.
-        replicas = workspace.deployment.spec.apply(lambda spec: int(spec.replicas or 0))
+        name = workspace_plan.deployment_name
         after = pulumi.ResourceOptions(
             depends_on=[workspace.deployment, workspace.user, workspace.connection]
+        )
+        note = (
+            f"browser workspace {name} for {escape(workspace_plan.username)} in workspace "
+            f"{escape(workspace_plan.workspace)} (Guacamole login "
+            f"{escape(workspace_plan.guacamole_username)})"
         )
         for binding in workspace_plan.bindings:
             statuses[binding.key] = BindingStatus(
                 binding.key,
                 binding_namespace=binding.namespace,
                 binding_name=binding.name,
-                status=ready_status(workspace_plan.deployment_name, replicas),
+                status=ready_status(name, workspace_plan.replicas),
+                deployment={"namespace": namespace, "name": name},
+                note=note,
+                taken_over=binding.status_text == READY and binding.status_deployment_name == name,
                 opts=after,
             )
     for binding in plan.expired:
@@ -167,29 +185,37 @@ def _statuses(plan: Plan, workspaces: Mapping[str, BrowserWorkspace]) -> dict[st
             binding_namespace=binding.namespace,
             binding_name=binding.name,
             status=expired_status(),
+            note=f"binding expired on {binding.expires.isoformat()}; its browser workspace and "
+            "Guacamole login are removed",
         )
     for invalid in plan.invalid:
-        if invalid.namespace and invalid.name and invalid.key not in statuses:
+        if invalid.addressable and invalid.key not in statuses:
+            assert invalid.namespace is not None and invalid.name is not None
             statuses[invalid.key] = BindingStatus(
                 invalid.key,
                 binding_namespace=invalid.namespace,
                 binding_name=invalid.name,
                 status=invalid_status(invalid.field, invalid.reason),
+                note=f"{escape(invalid.field)}: {escape(invalid.reason)}",
             )
     return statuses
 
 
 def _report(plan: Plan, settings: Settings, source: BindingSource) -> None:
-    """Name every culprit in the run log; errors do not stop the other bindings."""
+    """Name every culprit in the run log, as warnings.
+
+    A refused binding is that binding's error, not the run's: logged as an error diagnostic it
+    makes the engine report the update as failed ("failed N errors") while every other binding
+    converged and deletions ran. Refusals are counted in the ``problems`` and ``summary``
+    outputs instead, and the pipeline entry points exit non-zero on them (see the README).
+    Messages are escaped where they are composed (``components.planning``).
+    """
     for problem in plan.problems:
-        if problem.severity is Severity.ERROR:
-            pulumi.log.error(problem.message)
-        else:
-            pulumi.log.warn(problem.message)
+        pulumi.log.warn(problem.message)
     if settings.network_policy.enabled and not settings.network_policy.egress and plan.workspaces:
         pulumi.log.warn(
             "networkPolicy.egress is empty: browsers can resolve DNS but reach nothing else; "
             "list the JupyterHub ingress (browserUrl) there"
         )
     counts = ", ".join(f"{key} {value}" for key, value in plan.summary().items())
-    pulumi.log.info(f"{source.describe()}: {counts}")
+    pulumi.log.info(f"{neutralise(source.describe())}: {counts}")

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (or a clean stop), 1 the operation failed (``up``/``preview``), 2 fatal
 configuration or environment error (bad flags, unknown stack, CLI missing, bindings not
-listable), 3 stopped while an update was still running.
+listable), 3 stopped while an update was still running, 4 ``up``/``preview`` succeeded but
+refused invalid bindings (everything else converged; ``--allow-refused`` makes it 0).
 """
 
 from __future__ import annotations

@@ -67,6 +67,8 @@ class UpConfig:
     cancel_timeout: float
     backoff_initial: float
     backoff_max: float
+    allow_refused: bool = False
+    """Exit 0 rather than 4 when the update refused bindings."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class PreviewConfig:
     bindings_file: Path
     overlay: bool
     json_out: Path | None
+    allow_refused: bool = False
+    """Exit 0 rather than 4 when bindings would be refused."""
 
 
 def env_name(flag: str) -> str:
@@ -161,6 +165,15 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         default=env.number("--backoff-max", 300.0),
         help="longest wait between retries",
     )
+    refused = argparse.ArgumentParser(add_help=False)
+    refused.add_argument(
+        "--allow-refused",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--allow-refused", False),
+        help="exit 0 instead of 4 when bindings are refused as invalid (the rest converges "
+        "either way)",
+    )
+
     retry.add_argument(
         "--cancel-timeout",
         type=float,
@@ -256,7 +269,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
     up = commands.add_parser(
         "up",
-        parents=[common, retry],
+        parents=[common, retry, refused],
         help="one full update (for a pipeline), retried, waiting for other writers' locks",
     )
     up.add_argument("--attempts", type=int, default=int(env.number("--attempts", 3)))
@@ -269,7 +282,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
     preview = commands.add_parser(
         "preview",
-        parents=[common, kube],
+        parents=[common, kube, refused],
         help="preview what a bindings file would change, without applying it (for review)",
     )
     preview.add_argument(
@@ -317,10 +330,18 @@ def parse(
             args.cancel_timeout,
             args.backoff_initial,
             args.backoff_max,
+            allow_refused=bool(args.allow_refused),
         )
     kube = KubeConfig(args.kubeconfig, args.namespace)
     if args.command == "preview":
-        return PreviewConfig(common, kube, args.bindings_file, bool(args.overlay), args.json_out)
+        return PreviewConfig(
+            common,
+            kube,
+            args.bindings_file,
+            bool(args.overlay),
+            args.json_out,
+            allow_refused=bool(args.allow_refused),
+        )
     for flag in ("debounce", "max_delay", "grace_period", "cancel_timeout", "max_preemptions"):
         if getattr(args, flag) < 0:
             raise ConfigError(f"--{flag.replace('_', '-')} must not be negative")

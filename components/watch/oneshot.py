@@ -2,7 +2,8 @@
 
 A merge pipeline and the in-cluster watcher may write the same stack. Both go through
 :class:`components.watch.worker.Worker`, so a live writer's lock is waited for (not broken), a
-stale one is removed, and a failure is retried with backoff before the job fails.
+stale one is removed, and a failure is retried with backoff before the job fails. A successful
+update that refused bindings exits 4 (:mod:`components.watch.refusals`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import threading
 import time
 
+from components.watch import refusals
 from components.watch.config import UpConfig
 from components.watch.overrides import Project
 from components.watch.retry import Backoff
@@ -53,7 +55,14 @@ def run(config: UpConfig) -> int:
         queue.close()
         stopped = drain(thread, runner.interrupt, grace=0.0, cancel_timeout=config.cancel_timeout)
         return 1 if stopped else 3
-    return result[0] if result else 1
+    if not result or result[0] != 0:
+        return result[0] if result else 1
+    try:
+        refused = refusals.stack_refusals(runner)
+    except Exception as error:
+        log.error("up succeeded, but its problems output cannot be read: %s", error)
+        return 1
+    return refusals.exit_code(refused, allow=config.allow_refused, what="up")
 
 
 def _attempts(worker: Worker, queue: WorkQueue, config: UpConfig, stop: threading.Event) -> int:

@@ -7,6 +7,8 @@ the proposed file (a private copy of the stack configuration points ``bindingsFi
 * replace (default): the file holds *every* binding (a GitOps folder), so removals show too;
 * ``--overlay``: the file's bindings replace or add to the cluster's current bindings (a merge
   request that touches a few bindings of a cluster the portal also writes to).
+
+A preview in which bindings would be refused exits 4 (:mod:`components.watch.refusals`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import sys
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from components.binding_source import (
 )
 from components.kube_client import new_api_client
 from components.settings import SettingsError
+from components.watch import refusals
 from components.watch.changes import object_key
 from components.watch.config import PreviewConfig
 from components.watch.overrides import Project, bindings_override, config_override
@@ -40,8 +44,9 @@ def run(config: PreviewConfig) -> int:
     path = config.bindings_file.resolve()
     try:
         proposed = [item.manifest for item in FileBindingSource(path).load()]
+        previewed = proposed
         if config.overlay:
-            outcome = _overlay(runner, config, project, proposed)
+            outcome, previewed = _overlay(runner, config, project, proposed)
         else:
             with config_override(project, config.common.stack, path) as config_file:
                 outcome = runner.preview(config_file=config_file)
@@ -56,12 +61,13 @@ def run(config: PreviewConfig) -> int:
         return 1
     summary = ", ".join(f"{op} {n}" for op, n in sorted(outcome.changes.items()))
     log.info("preview of %s: %s", path, summary or "no changes")
-    return 0
+    refused = refusals.from_manifests(previewed, datetime.now(UTC).date())
+    return refusals.exit_code(refused, allow=config.allow_refused, what="preview")
 
 
 def _overlay(
     runner: StackRunner, config: PreviewConfig, project: Project, proposed: list[Any]
-) -> RunOutcome:
+) -> tuple[RunOutcome, list[Any]]:
     settings = shared_settings(runner.config_values())
     kubeconfig = config.kube.kubeconfig or settings.kubeconfig or None
     namespace = (
@@ -78,7 +84,7 @@ def _overlay(
         "previewing %d proposed binding(s) over %d in the cluster", len(proposed), len(cluster)
     )
     with bindings_override(project, config.common.stack, merged.values()) as override:
-        return runner.preview(config_file=override.config_file)
+        return runner.preview(config_file=override.config_file), list(merged.values())
 
 
 def _report(outcome: RunOutcome, path: Path, config: PreviewConfig) -> dict[str, Any]:

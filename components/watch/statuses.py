@@ -5,7 +5,12 @@ status differs from the one recorded in the stack state. A failure report writte
 (``statusText: ERROR: ...``) is invisible to that comparison, so after the next successful run
 the watcher puts back what the program would write. That value is computed with the program's own
 planning and status helpers (:mod:`components.planning`, :mod:`components.binding_status`) on the
-watcher's cache of bindings, the same input the run just used.
+watcher's cache of bindings, the same input the run just used. ``replicas`` is left out of a
+READY status put back: the program's last write mirrored the Deployment's observed count, and a
+status restored here has no better value.
+
+Engine errors may relay binding text; :func:`error_status` neutralises every control and format
+character (text the program already escaped stays as it is).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from components.binding_status import (
     ready_status,
 )
 from components.bindings import parse_binding
+from components.inert import neutralise
 from components.planning import plan_workspaces
 
 ERROR_PREFIX = "ERROR: "
@@ -36,7 +42,9 @@ def desired_statuses(
     for workspace in plan.workspaces:
         for binding in workspace.bindings:
             if binding.key in wanted:
-                out[binding.key] = ready_status(workspace.deployment_name, workspace.replicas)
+                status = ready_status(workspace.deployment_name, workspace.replicas)
+                del status["replicas"]
+                out[binding.key] = status
     for binding in plan.expired:
         if binding.key in wanted:
             out[binding.key] = expired_status()
@@ -50,10 +58,9 @@ def error_status(message: str, *, attempt: int, retry_in: float | None) -> dict[
     """``statusText`` naming the failure, the attempt and when the next one comes."""
     first_line = next((line.strip() for line in message.splitlines() if line.strip()), "failed")
     retry = f"retry in {retry_in:.0f}s" if retry_in is not None else "not retried"
-    text = f"{ERROR_PREFIX}{first_line} (attempt {attempt}, {retry})"
-    if len(text) > STATUS_TEXT_MAX:
-        text = text[: STATUS_TEXT_MAX - 3] + "..."
-    return {"statusText": text}
+    suffix = f" (attempt {attempt}, {retry})"
+    room = max(0, STATUS_TEXT_MAX - len(ERROR_PREFIX) - len(suffix))
+    return {"statusText": f"{ERROR_PREFIX}{neutralise(first_line, room)}{suffix}"}
 
 
 def has_error_status(manifest: Mapping[str, Any]) -> bool:

@@ -59,7 +59,15 @@ def test_yaml_dates_are_accepted():
         ({"username": ...}, "spec.username", "is required"),
         ({"username": ""}, "spec.username", "is required"),
         ({"username": ["x"]}, "spec.username", "must be a string"),
-        ({"username": "a\nb"}, "spec.username", "control characters"),
+        ({"username": "a\nb"}, "spec.username", "control or format characters, found U+000A"),
+        ({"username": "a\x1b[31mb"}, "spec.username", "found U+001B"),
+        ({"username": "bob\u0085"}, "spec.username", "found U+0085"),
+        ({"username": "\u202eevil"}, "spec.username", "found U+202E"),
+        ({"username": "zero\u200bwidth"}, "spec.username", "found U+200B"),
+        ({"username": "line\u2028sep"}, "spec.username", "found U+2028"),
+        ({"username": "a\x7fb"}, "spec.username", "found U+007F"),
+        ({"workspace": "ws\u202e"}, "spec.workspace", "not the name of an AnalyticsWorkspace"),
+        ({"workspace": "w" * 127}, "spec.workspace", "at most 126"),
         (
             {"username": ..., "claims": [{"name": "g", "operator": "EQUALS", "value": "x"}]},
             "spec.claims",
@@ -73,6 +81,11 @@ def test_yaml_dates_are_accepted():
         ({"replicas": "1"}, "spec.replicas", "must be an integer"),
         ({"replicas": True}, "spec.replicas", "must be an integer"),
         ({"replicas": 1.5}, "spec.replicas", "must be an integer"),
+        ({"replicas": 3000000000}, "spec.replicas", "must be at most 2147483647"),
+        ({"replicas": 2**31}, "spec.replicas", "must be at most 2147483647"),
+        ({"expires": True}, "spec.expires", "must be a date"),
+        ({"expires": "2024-13-01"}, "spec.expires", "must be a date"),
+        ({"expires": "0000-01-01"}, "spec.expires", "must be a date"),
         ({"comments": 3}, "spec.comments", "must be a string"),
     ],
 )
@@ -82,7 +95,12 @@ def test_malformed_spec_names_binding_and_field(overrides, field, reason):
     assert parsed.key == "team-a/bad"
     assert parsed.field == field
     assert reason in parsed.reason
-    assert parsed.message.startswith("binding team-a/bad skipped: " + field)
+    assert parsed.message.startswith("binding team-a/bad refused: " + field)
+
+
+def test_replicas_up_to_the_deployment_limit_are_accepted():
+    parsed = parse_binding(manifest(replicas=2**31 - 1))
+    assert isinstance(parsed, Binding) and parsed.replicas == 2**31 - 1
 
 
 def test_guacamole_login_longer_than_varchar_128_is_refused():
@@ -92,7 +110,47 @@ def test_guacamole_login_longer_than_varchar_128_is_refused():
     too_long = parse_binding(manifest(workspace=workspace, username=fits + "u"))
     assert isinstance(too_long, InvalidBinding)
     assert too_long.field == "spec.username"
-    assert "129 characters" in too_long.reason
+    assert "129" in too_long.reason and "leaves 67" in too_long.reason
+
+
+@pytest.mark.parametrize("length", [127, 129, 200])
+def test_a_workspace_too_long_for_guacamole_is_blamed_on_the_workspace(length: int):
+    parsed = parse_binding(manifest(workspace="w" * length, username="u"))
+    assert isinstance(parsed, InvalidBinding)
+    assert parsed.field == "spec.workspace"
+    assert f"is {length} characters" in parsed.reason
+
+
+def test_the_longest_workspace_leaves_room_for_a_one_character_username():
+    assert isinstance(parse_binding(manifest(workspace="w" * 126, username="u")), Binding)
+
+
+def test_unsafe_text_is_escaped_in_the_message():
+    forged = "x\n\x1b[31merror: binding analytics/good-alice skipped: FORGED\u202e"
+    parsed = parse_binding(manifest(name="bad", username=forged))
+    assert isinstance(parsed, InvalidBinding) and parsed.field == "spec.username"
+    assert parsed.message.isprintable()
+    assert "U+000A, U+001B, U+202E" in parsed.message
+
+
+@pytest.mark.parametrize(
+    ("metadata", "field"),
+    [
+        ({"name": "Bad_Name", "namespace": "ns"}, "metadata.name"),
+        ({"name": "b\nerror: forged", "namespace": "ns"}, "metadata.name"),
+        ({"name": "n" * 254, "namespace": "ns"}, "metadata.name"),
+        ({"name": "ok", "namespace": "team.a"}, "metadata.namespace"),
+        ({"name": "ok", "namespace": "n" * 64}, "metadata.namespace"),
+    ],
+)
+def test_names_the_api_server_would_refuse_are_refused_in_file_mode(metadata, field):
+    body = manifest()
+    body["metadata"] = metadata
+    parsed = parse_binding(body, origin="bindings.yaml#1")
+    assert isinstance(parsed, InvalidBinding)
+    assert parsed.field == field
+    assert not parsed.addressable  # no status write, no Pulumi resource named after it
+    assert parsed.message.isprintable()
 
 
 @pytest.mark.parametrize(
@@ -132,7 +190,7 @@ def test_unaddressable_binding_falls_back_to_origin(metadata, field):
 def test_non_mapping_manifest():
     parsed = parse_binding(["not", "a", "binding"], origin="x.yaml#1")
     assert isinstance(parsed, InvalidBinding)
-    assert parsed.message == "binding x.yaml#1 skipped: manifest is not a mapping"
+    assert parsed.message == "binding x.yaml#1 refused: manifest is not a mapping"
 
 
 def test_expiry_is_inclusive():
@@ -170,3 +228,4 @@ def test_parsing_never_raises(spec: dict[str, Any], metadata: Any):
     assert isinstance(parsed, Binding | InvalidBinding)
     if isinstance(parsed, InvalidBinding):
         assert parsed.message.startswith("binding ")
+        assert parsed.message.isprintable()

@@ -161,12 +161,13 @@ def test_malformed_and_expired_bindings_are_skipped_with_a_message(harness: Pulu
     assert [c.name for c in harness.of_type(WORKSPACE_TYPE)] == [
         _name("default-generic-workspace", "jane.doe@example.org")
     ]
-    errors = harness.log.messages(logging.ERROR)
-    assert any("team-x/bad" in m and "spec.workspace" in m for m in errors)
-    assert any(
-        "jupyterhub/claims" in m and "claims-only bindings are not supported" in m for m in errors
-    )
+    # Refusals are warnings: an error diagnostic would make the engine call the update failed.
+    assert harness.log.messages(logging.ERROR) == []
     warnings = harness.log.messages(logging.WARNING)
+    assert any("team-x/bad" in m and "spec.workspace" in m for m in warnings)
+    assert any(
+        "jupyterhub/claims" in m and "claims-only bindings are not supported" in m for m in warnings
+    )
     assert any("jupyterhub/old" in m and "expired on 2025-05-31" in m for m in warnings)
     outputs = declared.outputs()
     assert outputs["summary"] == {
@@ -178,6 +179,8 @@ def test_malformed_and_expired_bindings_are_skipped_with_a_message(harness: Pulu
     }
     assert set(outputs["workspaces"]) == {"jupyterhub/good"}
     assert {p["kind"] for p in outputs["problems"]} == {"invalid", "expired"}
+    fields = {p["bindings"][0]: p["field"] for p in outputs["problems"] if p["kind"] == "invalid"}
+    assert fields == {"team-x/bad": "spec.workspace", "jupyterhub/claims": "spec.claims"}
 
     statuses = {r.name: r.inputs["status"] for r in harness.of_type("awms:BindingStatus")}
     assert statuses["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
@@ -187,6 +190,42 @@ def test_malformed_and_expired_bindings_are_skipped_with_a_message(harness: Pulu
     }
     assert statuses["jupyterhub/claims"]["statusText"].startswith("INVALID: spec.claims: ")
     assert statuses["jupyterhub/good"]["statusText"] == "READY"
+
+
+def test_forged_binding_text_reaches_logs_outputs_and_status_escaped(harness: PulumiHarness):
+    forged = "x\n\x1b[31merror: binding analytics/good-alice skipped: FORGED\u202e"
+    declared = _declare(harness, manifest("good"), manifest("evil", username=forged))
+    messages = [m for level in (logging.WARNING, logging.INFO) for m in harness.log.messages(level)]
+    refusal = next(m for m in messages if "jupyterhub/evil" in m)
+    assert refusal.isprintable() and "spec.username" in refusal
+    assert "U+000A, U+001B, U+202E" in refusal
+    assert all(m.isprintable() for m in messages)
+    problems = declared.outputs()["problems"]
+    assert [p["field"] for p in problems] == ["spec.username"]
+    assert all(p["message"].isprintable() for p in problems)
+    status = {r.name: r.inputs for r in harness.of_type("awms:BindingStatus")}["jupyterhub/evil"]
+    assert status["status"]["statusText"].startswith("INVALID: spec.username: ")
+    assert status["status"]["statusText"].isprintable()
+    assert status["note"].isprintable()
+
+
+def test_a_ready_status_mirrors_its_deployment_and_words_its_events(harness: PulumiHarness):
+    name = _name("default-generic-workspace", "jane.doe@example.org")
+    _declare(
+        harness,
+        manifest("new"),
+        manifest(
+            "legacy",
+            namespace="team-l",
+            status={"statusText": "READY", "deploymentName": name},
+        ),
+    )
+    statuses = {r.name: r.inputs for r in harness.of_type("awms:BindingStatus")}
+    for key in ("jupyterhub/new", "team-l/legacy"):
+        assert statuses[key]["deployment"] == {"namespace": "guacamole", "name": name}
+        assert name in statuses[key]["note"] and "jane.doe@example.org" in statuses[key]["note"]
+    assert statuses["jupyterhub/new"]["takenOver"] is False
+    assert statuses["team-l/legacy"]["takenOver"] is True
 
 
 def test_duplicates_collapse_and_both_bindings_get_the_status(harness: PulumiHarness):

@@ -54,10 +54,22 @@ class FakeCustomObjects:
         return {"status": self.live}
 
 
-def _provider(api: FakeCustomObjects) -> BindingStatusProvider:
+class FakeEvents:
+    """Records the Events a provider posts."""
+
+    def __init__(self) -> None:
+        self.posted: list[dict[str, Any]] = []
+
+    def create_namespaced_event(self, namespace: str, body: dict[str, Any], **_: Any) -> None:
+        assert body["metadata"]["namespace"] == namespace
+        self.posted.append(body)
+
+
+def _provider(api: FakeCustomObjects, events: FakeEvents | None = None) -> BindingStatusProvider:
     provider = BindingStatusProvider()
     provider.configure(ConfigureRequest(Config({}, "awms-browser-workspaces")))
     provider._api = cast(Any, api)
+    provider._core = cast(Any, events or FakeEvents())
     return provider
 
 
@@ -159,6 +171,7 @@ def test_configure_reads_the_kubeconfig_setting(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(binding_status, "new_api_client", fake_client)
     monkeypatch.setattr(kubernetes.client, "CustomObjectsApi", lambda _: FakeCustomObjects())
+    monkeypatch.setattr(kubernetes.client, "CoreV1Api", lambda _: FakeEvents())
     provider = BindingStatusProvider()
     config = Config({"awms-browser-workspaces:kubeconfig": "/k/config"}, "awms-browser-workspaces")
     provider.configure(ConfigureRequest(config))
@@ -171,6 +184,8 @@ def test_invalid_status_text_is_bounded():
     assert invalid_status("spec.expires", "bad")["statusText"] == "INVALID: spec.expires: bad"
     long = invalid_status("spec.username", "x" * 500)["statusText"]
     assert len(long) == 256 and long.endswith("...")
+    forged = invalid_status("spec.username", "'\n\x1b[2Kerror: FORGED\u202e'")["statusText"]
+    assert forged == "INVALID: spec.username: '\\n\\x1b[2Kerror: FORGED\\u202e'"
 
 
 def test_generated_password_is_random_once_and_never_changes():

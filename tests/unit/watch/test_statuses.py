@@ -25,7 +25,8 @@ def test_desired_statuses_follow_the_program() -> None:
     }
     name = naming.deployment_name("default-generic-workspace", "jane.doe@example.org")
     out = desired_statuses(bindings, bindings.keys(), TODAY)
-    shared = {"statusText": "READY", "deploymentName": name, "replicas": 1}
+    # replicas stay as the program wrote them: the Deployment's observed count.
+    shared = {"statusText": "READY", "deploymentName": name}
     assert out["jupyterhub/a"] == shared and out["jupyterhub/b"] == shared
     assert out["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
     assert out["jupyterhub/bad"]["statusText"].startswith("INVALID: spec.workspace")
@@ -37,7 +38,16 @@ def test_error_status_is_one_bounded_line() -> None:
     assert status == {
         "statusText": f"{ERROR_PREFIX}boom: database unreachable (attempt 3, retry in 8s)"
     }
-    assert len(error_status("x" * 1000, attempt=1, retry_in=None)["statusText"]) == 256
+    bounded = error_status("x" * 1000, attempt=1, retry_in=None)["statusText"]
+    assert len(bounded) == 256 and bounded.endswith("... (attempt 1, not retried)")
     assert has_error_status({"status": status})
     assert not has_error_status({"status": {"statusText": "READY"}})
     assert not has_error_status({})
+
+
+def test_error_status_neutralises_relayed_text_without_escaping_it_twice() -> None:
+    relayed = "binding a/b refused: found \\x1b\x1b[2K\u202e"
+    text = error_status(relayed, attempt=1, retry_in=None)["statusText"]
+    shown = "binding a/b refused: found \\x1b\\x1b[2K\\u202e"
+    assert text == f"{ERROR_PREFIX}{shown} (attempt 1, not retried)"
+    assert text.isprintable()

@@ -231,7 +231,7 @@ def test_failures_are_requeued_and_reported_then_cleared(project: Project) -> No
     worker.execute(retry)
     assert statuses.patches[-1] == (
         "jupyterhub/a",
-        {"statusText": "READY", "deploymentName": name, "replicas": 1},
+        {"statusText": "READY", "deploymentName": name},
     )
     assert worker.marked == set()
 
