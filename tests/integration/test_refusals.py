@@ -174,6 +174,10 @@ def cluster_binding(name: str, username: str, **spec: Any) -> dict[str, Any]:
 
 REFUSED = {
     "forged": ("spec.username", cluster_binding("forged", FORGED)),
+    "forged-workspace": (
+        "spec.workspace",
+        cluster_binding("forged-workspace", "u@example.org", workspace=FORGED),
+    ),
     "bidi": ("spec.username", cluster_binding("bidi", "bob\u202e@example.org")),
     "nel": ("spec.username", cluster_binding("nel", "carol\u0085@example.org")),
     "zwsp": ("spec.username", cluster_binding("zwsp", "dave\u200b@example.org")),

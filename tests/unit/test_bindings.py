@@ -134,26 +134,6 @@ def test_unsafe_text_is_escaped_in_the_message():
 
 
 @pytest.mark.parametrize(
-    ("metadata", "field"),
-    [
-        ({"name": "Bad_Name", "namespace": "ns"}, "metadata.name"),
-        ({"name": "b\nerror: forged", "namespace": "ns"}, "metadata.name"),
-        ({"name": "n" * 254, "namespace": "ns"}, "metadata.name"),
-        ({"name": "ok", "namespace": "team.a"}, "metadata.namespace"),
-        ({"name": "ok", "namespace": "n" * 64}, "metadata.namespace"),
-    ],
-)
-def test_names_the_api_server_would_refuse_are_refused_in_file_mode(metadata, field):
-    body = manifest()
-    body["metadata"] = metadata
-    parsed = parse_binding(body, origin="bindings.yaml#1")
-    assert isinstance(parsed, InvalidBinding)
-    assert parsed.field == field
-    assert not parsed.addressable  # no status write, no Pulumi resource named after it
-    assert parsed.message.isprintable()
-
-
-@pytest.mark.parametrize(
     ("key", "value", "field"),
     [("kind", "AnalyticsWorkspace", "kind"), ("apiVersion", "xlscsde.nhs.uk/v2", "apiVersion")],
 )
@@ -174,17 +154,27 @@ def test_missing_spec_is_reported():
 
 
 @pytest.mark.parametrize(
-    ("metadata", "field"),
-    [({"namespace": "ns"}, "metadata.name"), ({"name": "n"}, "metadata.namespace")],
+    ("metadata", "field", "key"),
+    [
+        ({"namespace": "ns"}, "metadata.name", "bindings.yaml#2"),
+        ({"name": "n"}, "metadata.namespace", "bindings.yaml#2"),
+        # Names the API server would refuse, met in a file no API server has seen.
+        ({"name": "Bad_Name", "namespace": "ns"}, "metadata.name", "ns/Bad_Name"),
+        ({"name": "b\nerror: forged", "namespace": "ns"}, "metadata.name", "ns/b\nerror: forged"),
+        ({"name": "n" * 254, "namespace": "ns"}, "metadata.name", "ns/" + "n" * 254),
+        ({"name": "ok", "namespace": "team.a"}, "metadata.namespace", "team.a/ok"),
+        ({"name": "ok", "namespace": "n" * 64}, "metadata.namespace", "n" * 64 + "/ok"),
+    ],
 )
-def test_unaddressable_binding_falls_back_to_origin(metadata, field):
+def test_unaddressable_binding_is_refused_without_a_status(metadata, field, key):
     body = manifest()
     body["metadata"] = metadata
     parsed = parse_binding(body, origin="bindings.yaml#2")
     assert isinstance(parsed, InvalidBinding)
     assert parsed.field == field
-    assert not parsed.addressable
-    assert parsed.key == "bindings.yaml#2"
+    assert not parsed.addressable  # no status write, no Pulumi resource named after it
+    assert parsed.key == key
+    assert parsed.message.isprintable()
 
 
 def test_non_mapping_manifest():
