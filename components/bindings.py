@@ -25,11 +25,12 @@ KIND = "AnalyticsWorkspaceBinding"
 PLURAL = "analyticsworkspacebindings"
 
 _DNS1123_LABEL_PART = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_LABEL = re.compile(rf"^{_DNS1123_LABEL_PART}$")
+# fullmatch, never ``$``: ``$`` also matches before a trailing newline.
+_DNS1123_LABEL = re.compile(_DNS1123_LABEL_PART)
 _DNS1123_LABEL_MAX = 63
-_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL_PART}(\.{_DNS1123_LABEL_PART})*$")
+_DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL_PART}(\.{_DNS1123_LABEL_PART})*")
 _DNS1123_SUBDOMAIN_MAX = 253
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 REPLICAS_MAX = 2**31 - 1
 """``spec.replicas`` ends up in a Deployment's ``int32`` replicas field."""
 WORKSPACE_MAX = naming.GUACAMOLE_NAME_MAX - 2
@@ -107,13 +108,13 @@ def is_object_name(namespace: str | None, name: str | None) -> bool:
         namespace is not None
         and name is not None
         and len(namespace) <= _DNS1123_LABEL_MAX
-        and bool(_DNS1123_LABEL.match(namespace))
+        and bool(_DNS1123_LABEL.fullmatch(namespace))
         and _is_subdomain(name)
     )
 
 
 def _is_subdomain(value: str) -> bool:
-    return len(value) <= _DNS1123_SUBDOMAIN_MAX and bool(_DNS1123_SUBDOMAIN.match(value))
+    return len(value) <= _DNS1123_SUBDOMAIN_MAX and bool(_DNS1123_SUBDOMAIN.fullmatch(value))
 
 
 class _RejectedError(Exception):
@@ -155,7 +156,7 @@ def parse_binding(manifest: Any, origin: str = "") -> Binding | InvalidBinding:
             raise _RejectedError("metadata.name", "is required")
         if namespace is None:
             raise _RejectedError("metadata.namespace", "is required")
-        if len(namespace) > _DNS1123_LABEL_MAX or not _DNS1123_LABEL.match(namespace):
+        if len(namespace) > _DNS1123_LABEL_MAX or not _DNS1123_LABEL.fullmatch(namespace):
             raise _RejectedError(
                 "metadata.namespace",
                 f"'{namespace}' is not a namespace name "
@@ -252,7 +253,7 @@ def _expires(value: Any) -> date:
         return value
     if value is None or value == "":
         raise _RejectedError("spec.expires", "is required")
-    if isinstance(value, str) and _ISO_DATE.match(value):
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:

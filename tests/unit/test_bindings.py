@@ -67,6 +67,8 @@ def test_yaml_dates_are_accepted():
         ({"username": "line\u2028sep"}, "spec.username", "found U+2028"),
         ({"username": "a\x7fb"}, "spec.username", "found U+007F"),
         ({"workspace": "ws\u202e"}, "spec.workspace", "not the name of an AnalyticsWorkspace"),
+        ({"workspace": "ws\n"}, "spec.workspace", "not the name of an AnalyticsWorkspace"),
+        ({"expires": "2030-01-01\n"}, "spec.expires", "must be a date"),
         ({"workspace": "w" * 127}, "spec.workspace", "at most 126"),
         (
             {"username": ..., "claims": [{"name": "g", "operator": "EQUALS", "value": "x"}]},
@@ -163,6 +165,8 @@ def test_missing_spec_is_reported():
         ({"name": "b\nerror: forged", "namespace": "ns"}, "metadata.name", "ns/b\nerror: forged"),
         ({"name": "n" * 254, "namespace": "ns"}, "metadata.name", "ns/" + "n" * 254),
         ({"name": "ok", "namespace": "team.a"}, "metadata.namespace", "team.a/ok"),
+        ({"name": "ok\n", "namespace": "ns"}, "metadata.name", "ns/ok\n"),
+        ({"name": "ok", "namespace": "ns\n"}, "metadata.namespace", "ns\n/ok"),
         ({"name": "ok", "namespace": "n" * 64}, "metadata.namespace", "n" * 64 + "/ok"),
     ],
 )
