@@ -6,7 +6,11 @@ What is written (a JSON merge patch of ``.status``; other status fields are left
   ``spec.replicas``, so ``kubectl get awsb`` and the ``/scale`` subresource show it; the legacy
   operator never filled it);
 * expired: ``statusText: EXPIRED``, ``replicas: 0`` (its browser objects are being removed);
-* invalid but addressable: ``statusText: INVALID: <field>: <reason>``, ``replicas: 0``.
+* invalid but addressable: ``statusText: INVALID: <field>: <reason>``, ``replicas: 0``;
+* for both, ``deploymentName`` is removed: the status must not name a Deployment that is gone,
+  or one the legacy operator left that the revocation removes. The desired value is ``""``
+  (``CLEARED``; the engine drops ``None`` inside maps), sent as a merge-patch ``null`` and read
+  back as ``""`` when the field is absent.
 
 Deleting the resource (binding removed from the source, or ``writeBindingStatus`` turned off)
 leaves the binding untouched: either it no longer exists, or the status was accurate when written.
@@ -50,6 +54,9 @@ INVALID_PREFIX = "INVALID: "
 STATUS_TEXT_MAX = 256
 _REQUEST_TIMEOUT = (10, 30)
 _IDENTITY = ("bindingNamespace", "bindingName")
+CLEARED = ""
+"""A desired ``deploymentName`` of ``""`` means: no such field in the live status."""
+_CLEARABLE = ("deploymentName",)
 
 
 def ready_status(deployment_name: str, replicas: pulumi.Input[int]) -> dict[str, Any]:
@@ -57,14 +64,14 @@ def ready_status(deployment_name: str, replicas: pulumi.Input[int]) -> dict[str,
 
 
 def expired_status() -> dict[str, Any]:
-    return {"statusText": EXPIRED, "replicas": 0}
+    return {"statusText": EXPIRED, "replicas": 0, "deploymentName": CLEARED}
 
 
 def invalid_status(field: str, reason: str) -> dict[str, Any]:
     text = f"{INVALID_PREFIX}{field}: {reason}" if field else f"{INVALID_PREFIX}{reason}"
     if len(text) > STATUS_TEXT_MAX:
         text = text[: STATUS_TEXT_MAX - 3] + "..."
-    return {"statusText": text, "replicas": 0}
+    return {"statusText": text, "replicas": 0, "deploymentName": CLEARED}
 
 
 def normalise_status(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,12 +151,18 @@ class BindingStatusProvider(StatelessProvider):
         live = self._live_status(props["bindingNamespace"], props["bindingName"])
         wanted = props.get("status") or {}
         # A vanished binding reads as an empty status, so the next up tries to write again.
-        observed = {key: (live or {}).get(key) for key in wanted}
+        observed = {
+            key: (live or {}).get(key, CLEARED if key in _CLEARABLE else None) for key in wanted
+        }
         return ReadResult(id_, {**props, "status": observed, "patched": live is not None})
 
     def _write(self, props: dict[str, Any]) -> dict[str, Any]:
         status = normalise_status(props["status"])
-        patched = self._patch(props["bindingNamespace"], props["bindingName"], status)
+        body = {
+            key: (None if key in _CLEARABLE and value == CLEARED else value)
+            for key, value in status.items()
+        }
+        patched = self._patch(props["bindingNamespace"], props["bindingName"], body)
         return {**props, "status": status, "patched": patched}
 
     def _patch(self, namespace: str, name: str, status: dict[str, Any]) -> bool:

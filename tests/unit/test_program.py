@@ -13,6 +13,7 @@ from components.binding_source import BindingSourceError, SourcedManifest
 from components.browser_workspace import TYPE as WORKSPACE_TYPE
 from components.program import Declared, declare
 from components.settings import Settings, settings_from_values
+from components.takeover.inventory import Inventory
 from tests.unit.conftest import PulumiHarness, is_secret, unsecret
 from tests.unit.factories import manifest
 
@@ -49,7 +50,11 @@ class BrokenSource:
 
 def _declare(harness: PulumiHarness, *manifests: Any, settings: Settings | None = None) -> Declared:
     chosen = settings or settings_from_values({})
-    declared: Declared = harness.run(lambda: declare(chosen, ListSource(*manifests), today=TODAY))
+    declared: Declared = harness.run(
+        lambda: declare(
+            chosen, ListSource(*manifests), today=TODAY, inventory=lambda _: Inventory()
+        )
+    )
     return declared
 
 
@@ -180,10 +185,15 @@ def test_malformed_and_expired_bindings_are_skipped_with_a_message(harness: Pulu
     assert {p["kind"] for p in outputs["problems"]} == {"invalid", "expired"}
 
     statuses = {r.name: r.inputs["status"] for r in harness.of_type("awms:BindingStatus")}
-    assert statuses["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
+    assert statuses["jupyterhub/old"] == {
+        "statusText": "EXPIRED",
+        "replicas": 0,
+        "deploymentName": "",
+    }
     assert statuses["team-x/bad"] == {
         "statusText": "INVALID: spec.workspace: is required",
         "replicas": 0,
+        "deploymentName": "",
     }
     assert statuses["jupyterhub/claims"]["statusText"].startswith("INVALID: spec.claims: ")
     assert statuses["jupyterhub/good"]["statusText"] == "READY"

@@ -27,7 +27,7 @@ def test_desired_statuses_follow_the_program() -> None:
     out = desired_statuses(bindings, bindings.keys(), TODAY)
     shared = {"statusText": "READY", "deploymentName": name, "replicas": 1}
     assert out["jupyterhub/a"] == shared and out["jupyterhub/b"] == shared
-    assert out["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
+    assert out["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0, "deploymentName": ""}
     assert out["jupyterhub/bad"]["statusText"].startswith("INVALID: spec.workspace")
     assert set(desired_statuses(bindings, ["jupyterhub/a", "ns/absent"], TODAY)) == {"jupyterhub/a"}
 
