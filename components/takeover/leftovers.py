@@ -16,7 +16,11 @@ inventory. Outputs:
 * **takeover**: objects whose fields a legacy manager still owns.
 
 Objects this program applied (``ours``) are never orphans and never deleted here: the engine
-deletes them with the rest of their workspace.
+deletes them with the rest of their workspace. Only workspaces some binding of this stack names
+(in any state) are looked into for orphans and deleted bindings, and an object counts only if
+the legacy naming maps its annotated workspace and user to its name: the scan assumes one stack
+per browser namespace and Guacamole database, and never reaches into a workspace it knows nothing
+of.
 """
 
 from __future__ import annotations
@@ -145,7 +149,8 @@ def plan_leftovers(
     pattern = browser_hostname(namespace)
     orphan_parts: dict[str, dict[str, Any]] = {}
     foreign: dict[str, list[str]] = {}
-    browser_groups = {w for w, _ in by_identity}
+    known = {w for w, _ in by_identity}
+    browser_groups = set(known)
     for conn in inventory.connections:
         match = pattern.match(conn.hostname or "")
         if match is None:
@@ -153,7 +158,7 @@ def plan_leftovers(
             continue
         browser_groups.add(conn.group)
         identity = (conn.group, conn.name)
-        if identity in by_identity or "/" in conn.group:
+        if identity in by_identity or conn.group not in known or "/" in conn.group:
             continue
         key = naming.deployment_name(*identity)
         if not conn.legacy_password or match.group(1) in ours:
@@ -165,22 +170,21 @@ def plan_leftovers(
 
     for obj in inventory.objects:
         name = obj.name.removeprefix("client-") if obj.kind == "Service" else obj.name
-        if obj.ours or name in accounted:
+        annotated = _object_identity(obj.workspace, obj.username, name)
+        if obj.ours or name in accounted or annotated is None or annotated[0] not in known:
             continue
-        part = orphan_parts.setdefault(
-            name, _orphan_part(_object_identity(obj.workspace, obj.username, name))
-        )
+        part = orphan_parts.setdefault(name, _orphan_part(annotated))
         part["objects"].append(f"{obj.kind}/{obj.name}")
 
     orphans = tuple(_orphan(key, part) for key, part in sorted(orphan_parts.items()))
     if remove_orphans:
         for orphan in orphans:
-            known = (
+            who = (
                 (orphan.workspace, orphan.username)
                 if orphan.workspace is not None and orphan.username is not None
                 else None
             )
-            rev = _revocation(known, ORPHAN, [], planned_groups, kubernetes=True, key=orphan.key)
+            rev = _revocation(who, ORPHAN, [], planned_groups, kubernetes=True, key=orphan.key)
             revocations.setdefault(rev.key, rev)
 
     browser_groups |= {o.workspace for o in orphans if o.workspace}

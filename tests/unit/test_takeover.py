@@ -118,26 +118,26 @@ def test_expired_deleted_and_orphaned_identities():
             _object("Deployment", "ws", "bob"),
             _object("Deployment", "ws", "gone"),
             _object("Service", "ws", "gone"),
-            _object("Deployment", "other", "mine", ours=True),
+            _object("Deployment", "ws", "mine", ours=True),
         ),
         connections=(
             LiveConnection("ws", "ann", 1, _host("ws", "ann"), True),
             LiveConnection("ws", "bob", 2, _host("ws", "bob"), True),
             LiveConnection("ws", "gone", 3, _host("ws", "gone"), True),
             LiveConnection("ws", "admin-rdp", 4, "10.0.0.1", False),
-            LiveConnection("other", "mine", 5, _host("other", "mine"), False),
+            LiveConnection("ws", "mine", 5, _host("ws", "mine"), False),
         ),
     )
     report = plan_leftovers(plan, identities, inventory, namespace=NS, remove_orphans=False)
     reasons = {r.key: r.reason for r in report.revocations}
     assert reasons == {
         naming.deployment_name("ws", "bob"): EXPIRED,
-        naming.deployment_name("other", "mine"): DELETED,
+        naming.deployment_name("ws", "mine"): DELETED,
     }
     bob = next(r for r in report.revocations if r.reason == EXPIRED)
     assert (bob.user, bob.group, bob.connection, bob.drop_group) == ("ws@bob", "ws", "bob", False)
     deleted = next(r for r in report.revocations if r.reason == DELETED)
-    assert deleted.deployment is None and deleted.drop_group is True  # the engine deletes ours
+    assert deleted.deployment is None  # the engine deletes its own objects
     (orphan,) = report.orphans
     assert (orphan.workspace, orphan.username, orphan.connection_ids) == ("ws", "gone", (3,))
     assert len(orphan.objects) == 2
