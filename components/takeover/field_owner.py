@@ -39,7 +39,7 @@ from pulumi.dynamic import (
 
 from components.dynamic_provider import StatelessProvider
 from components.manifests import PURPOSE, PURPOSE_LABEL
-from components.takeover.kube import REQUEST_TIMEOUT, KubeAccess, has_new_work, plain_list
+from components.takeover.kube import REQUEST_TIMEOUT, KubeAccess, plain_list
 
 RESOURCE_ID = "field-owner-takeover"
 _ATTEMPTS = 3
@@ -119,10 +119,11 @@ class FieldOwnerTakeoverProvider(KubeAccess, StatelessProvider):
         changed = any(olds.get(k) != news.get(k) for k in ("namespace", "fieldManager")) or (
             plain_list(olds.get("legacyManagers")) != plain_list(news.get("legacyManagers"))
         )
-        changed = changed or has_new_work(
-            plain_list(news.get("pending")),
-            plain_list(olds.get("takenOver")),
-            plain_list(olds.get("remaining")),
+        # ``pending`` is what the program saw at its start: any entry is work to do now.
+        changed = (
+            changed
+            or bool(plain_list(news.get("pending")))
+            or bool(plain_list(olds.get("remaining")))
         )
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
@@ -154,8 +155,7 @@ class FieldOwnerTakeoverProvider(KubeAccess, StatelessProvider):
                 taken.append(f"{kind}/{item.metadata.name}")
         if taken:
             pulumi.log.info(f"field ownership of {len(taken)} object(s) moved to {manager}")
-        done = sorted(set(taken) | {str(p) for p in plain_list(props.get("pending"))})
-        return {**props, "takenOver": done, "remaining": []}
+        return {**props, "takenOver": sorted(taken), "remaining": []}
 
     def _objects(self, namespace: str) -> list[tuple[str, Any]]:
         api = self.api_client()

@@ -67,6 +67,7 @@ class Revocation:
             "dropGroup": self.drop_group,
             "deployment": self.deployment,
             "service": self.service,
+            "live": bool(self.seen),
         }
 
 

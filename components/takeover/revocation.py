@@ -89,6 +89,8 @@ class AccessRevocationProvider(KubeAccess, _GuacamoleProvider):
             == _targets(next((e for e in entries if e.get("key") == key), None))
         ]
         present = [str(plain_map(p).get("key")) for p in plain_list(olds.get("present"))]
+        # ``live``: the program's own scan saw part of it this run (say, a re-created connection).
+        present += [str(e["key"]) for e in entries if e.get("live")]
         changed = olds.get("namespace") != news.get("namespace") or has_new_work(
             (e["key"] for e in entries), done, present
         )
