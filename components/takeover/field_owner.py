@@ -11,11 +11,13 @@ those fields and removes whatever it no longer declares. :func:`upgrade_managed_
 merge, as a pure function.
 
 The Deployments and Services depend on this resource, so it runs before their first apply.
-``create``/``update`` list the purpose-labelled objects and upgrade every one that still has a
-legacy entry; ``read`` reports those left (``remaining``); ``pending`` is what the program saw at
-its start (so a preview shows the hand-over coming). Only entries of the listed legacy managers
-with operation ``Update`` on the main resource are moved: the controllers' status writes, other
-tools' managers and the login fast path's own manager keep theirs.
+``pending`` lists the objects the program is about to apply that still have a legacy entry (what
+it saw at its start, so a preview shows the hand-over coming); ``create``/``update`` upgrade those
+and any object this program already applied that a legacy writer touched again; ``read`` reports
+the latter (``remaining``). Orphans and expired bindings' objects are never taken over: they are
+not the program's to apply, and the revocation deletes them. Only entries of the listed legacy
+managers with operation ``Update`` on the main resource are moved: the controllers' status
+writes, other tools' managers and the login fast path's own manager keep theirs.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pulumi.dynamic import (
 
 from components.dynamic_provider import StatelessProvider
 from components.manifests import PURPOSE, PURPOSE_LABEL
+from components.takeover.inventory import applied_by_us
 from components.takeover.kube import REQUEST_TIMEOUT, KubeAccess, plain_list
 
 RESOURCE_ID = "field-owner-takeover"
@@ -141,7 +144,7 @@ class FieldOwnerTakeoverProvider(KubeAccess, StatelessProvider):
         remaining = [
             f"{kind}/{item.metadata.name}"
             for kind, item in self._objects(str(props["namespace"]))
-            if any(_is_legacy(e, legacy) for e in _entries(item))
+            if applied_by_us(item.metadata) and any(_is_legacy(e, legacy) for e in _entries(item))
         ]
         return ReadResult(id_, {**props, "remaining": remaining})
 
@@ -149,10 +152,13 @@ class FieldOwnerTakeoverProvider(KubeAccess, StatelessProvider):
         namespace = str(props["namespace"])
         manager = str(props["fieldManager"])
         legacy = [str(m) for m in plain_list(props.get("legacyManagers"))]
+        pending = {str(p) for p in plain_list(props.get("pending"))}
         taken: list[str] = []
         for kind, item in self._objects(namespace):
-            if self._upgrade(kind, namespace, item, legacy, manager):
-                taken.append(f"{kind}/{item.metadata.name}")
+            label = f"{kind}/{item.metadata.name}"
+            wanted = label in pending or applied_by_us(item.metadata)
+            if wanted and self._upgrade(kind, namespace, item, legacy, manager):
+                taken.append(label)
         if taken:
             pulumi.log.info(f"field ownership of {len(taken)} object(s) moved to {manager}")
         return {**props, "takenOver": sorted(taken), "remaining": []}

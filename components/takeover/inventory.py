@@ -27,6 +27,7 @@ from components.guacamole.settings import redact
 from components.kube_client import new_api_client
 from components.manifests import (
     FIELD_MANAGER,
+    PATCH_FIELD_MANAGER,
     PURPOSE,
     PURPOSE_LABEL,
     USERNAME_ANNOTATION,
@@ -48,7 +49,8 @@ class LiveObject:
     workspace: str | None
     username: str | None
     ours: bool
-    """Applied by this program's field manager: the engine owns its fate."""
+    """Applied by this program (its apply annotation names our field manager): the engine owns
+    its fate. Not the managedFields: a take-over hands our manager fields it never applied."""
     legacy_owned: bool
     """A legacy ``Update`` entry still owns some of its fields."""
 
@@ -123,12 +125,17 @@ def _live(kind: str, metadata: Any, annotations: Mapping[str, str] | None) -> Li
         name=metadata.name,
         workspace=notes.get(WORKSPACE_ANNOTATION),
         username=notes.get(USERNAME_ANNOTATION),
-        ours=any(e.manager == FIELD_MANAGER for e in entries),
+        ours=applied_by_us(metadata),
         legacy_owned=any(
             e.manager in LEGACY_MANAGERS and e.operation == "Update" and not e.subresource
             for e in entries
         ),
     )
+
+
+def applied_by_us(metadata: Any) -> bool:
+    """Whether this program applied the object (it writes this annotation on everything)."""
+    return (metadata.annotations or {}).get(PATCH_FIELD_MANAGER) == FIELD_MANAGER
 
 
 def read_connections(dsn: str) -> Iterable[LiveConnection]:

@@ -190,7 +190,13 @@ def plan_leftovers(
 
     browser_groups |= {o.workspace for o in orphans if o.workspace}
     retained = _retained_groups(browser_groups - planned_groups, foreign, orphans, remove_orphans)
-    takeover = tuple(sorted(f"{o.kind}/{o.name}" for o in inventory.objects if o.legacy_owned))
+    applied = {naming.deployment_name(w, u) for w, u in active}
+    applied |= {naming.service_name(n) for n in applied}
+    takeover = tuple(
+        sorted(
+            f"{o.kind}/{o.name}" for o in inventory.objects if o.legacy_owned and o.name in applied
+        )
+    )
     return Leftovers(
         revocations=tuple(_with_seen(revocations[k], inventory) for k in sorted(revocations)),
         orphans=orphans,

@@ -37,7 +37,8 @@ from pulumi.dynamic import (
 
 from components.guacamole.providers import _GuacamoleProvider
 from components.guacamole.revocation import AccessTarget, revoke, still_present
-from components.manifests import FIELD_MANAGER, PURPOSE, PURPOSE_LABEL
+from components.manifests import PURPOSE, PURPOSE_LABEL
+from components.takeover.inventory import applied_by_us
 from components.takeover.kube import (
     REQUEST_TIMEOUT,
     KubeAccess,
@@ -199,8 +200,7 @@ def _removable(live: Any | None) -> bool:
     if live is None:
         return False
     labels = live.metadata.labels or {}
-    managers = {e.manager for e in live.metadata.managed_fields or []}
-    return labels.get(PURPOSE_LABEL) == PURPOSE and FIELD_MANAGER not in managers
+    return labels.get(PURPOSE_LABEL) == PURPOSE and not applied_by_us(live.metadata)
 
 
 def _short(error: BaseException) -> str:

@@ -71,7 +71,7 @@ def get_json(box: Sandbox, *args: str) -> Any:
 
 
 def live(box: Sandbox, kind: str) -> dict[str, dict[str, Any]]:
-    items = get_json(box, kind, "-n", BROWSER_NAMESPACE)["items"]
+    items = get_json(box, kind, "-n", BROWSER_NAMESPACE, "--show-managed-fields")["items"]
     return {item["metadata"]["name"]: item for item in items}
 
 
@@ -116,6 +116,17 @@ def access(box: Sandbox, workspace: str, username: str) -> dict[str, Any]:
         "deployment": name in live(box, "deployments"),
         "service": f"client-{name}" in live(box, "services"),
     }
+
+
+def assert_no_legacy_env(box: Sandbox) -> None:
+    """Every Deployment this stack manages lost the legacy ``BROWSER_URL`` (browserUrl unset)."""
+    deployments = live(box, "deployments")
+    for _, ws, user in ACTIVE:
+        name = deployment_name(ws, user)
+        if name not in deployments:
+            continue
+        (container,) = deployments[name]["spec"]["template"]["spec"]["containers"]
+        assert [e["name"] for e in container["env"]] == ["VNC_PASSWORD"], name
 
 
 NO_ACCESS = {
@@ -241,9 +252,7 @@ def test_handover_ends_every_expired_access_and_keeps_the_rest(
         now = access(box, ws, user)
         assert now["connections"] == legacy["connections"][(ws, user)], "legacy ids are kept"
         assert now["enabled"] == 1
-    for name, item in live(box, "deployments").items():
-        (container,) = item["spec"]["template"]["spec"]["containers"]
-        assert "BROWSER_URL" not in {e["name"] for e in container.get("env", [])}, name
+    assert_no_legacy_env(box)
     outputs = stack.outputs()
     orphans = {o["deploymentName"]: o for o in outputs["orphans"]}
     assert set(orphans) == {deployment_name(ws, user) for _, ws, user in DELETED}
@@ -284,9 +293,7 @@ def test_legacy_operator_resuming_is_seen_by_refresh_and_undone(
     stack.up()
     for _, ws, user in EXPIRED:
         assert access(box, ws, user) == NO_ACCESS, (ws, user)
-    for name, item in live(box, "deployments").items():
-        (container,) = item["spec"]["template"]["spec"]["containers"]
-        assert "BROWSER_URL" not in {e["name"] for e in container.get("env", [])}, name
+    assert_no_legacy_env(box)
 
 
 def test_last_binding_of_a_workspace_with_a_foreign_connection(

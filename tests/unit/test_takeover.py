@@ -142,7 +142,7 @@ def test_expired_deleted_and_orphaned_identities():
     assert (orphan.workspace, orphan.username, orphan.connection_ids) == ("ws", "gone", (3,))
     assert len(orphan.objects) == 2
     assert report.retained_groups == ()
-    assert len(report.takeover) == 4
+    assert report.takeover == (f"Deployment/{naming.deployment_name('ws', 'ann')}",)
 
     removing = plan_leftovers(plan, identities, inventory, namespace=NS, remove_orphans=True)
     assert {r.reason for r in removing.revocations} == {EXPIRED, DELETED, ORPHAN}
