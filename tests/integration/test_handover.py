@@ -118,6 +118,23 @@ def access(box: Sandbox, workspace: str, username: str) -> dict[str, Any]:
     }
 
 
+def no_changes(stack: PulumiCli) -> bool:
+    """True when a preview shows nothing to do; otherwise fails naming what would change."""
+    preview = stack.preview_json()
+    steps = [
+        (
+            step["op"],
+            step["urn"].rsplit("::", 1)[-1],
+            step.get("diffReasons"),
+            step.get("detailedDiff"),
+        )
+        for step in preview.get("steps", [])
+        if step.get("op") not in (None, "same", "read")
+    ]
+    assert change_summary(preview) == {}, steps
+    return True
+
+
 def assert_no_legacy_env(box: Sandbox) -> None:
     """Every Deployment this stack manages lost the legacy ``BROWSER_URL`` (browserUrl unset)."""
     deployments = live(box, "deployments")
@@ -266,9 +283,9 @@ def test_handover_ends_every_expired_access_and_keeps_the_rest(
 
 
 def test_next_preview_and_refresh_then_preview_change_nothing(stack: PulumiCli) -> None:
-    assert change_summary(stack.preview_json()) == {}
+    assert no_changes(stack)
     stack.refresh()
-    assert change_summary(stack.preview_json()) == {}
+    assert no_changes(stack)
 
 
 def test_orphans_are_removed_when_asked(stack: PulumiCli, box: Sandbox) -> None:
@@ -276,9 +293,9 @@ def test_orphans_are_removed_when_asked(stack: PulumiCli, box: Sandbox) -> None:
     stack.up()
     for _, ws, user in DELETED:
         assert access(box, ws, user) == NO_ACCESS, (ws, user)
-    assert change_summary(stack.preview_json()) == {}
+    assert no_changes(stack)
     stack.refresh()
-    assert change_summary(stack.preview_json()) == {}
+    assert no_changes(stack)
 
 
 def test_legacy_operator_resuming_is_seen_by_refresh_and_undone(
@@ -312,7 +329,7 @@ def test_last_binding_of_a_workspace_with_a_foreign_connection(
     retained = stack.outputs()["retainedGroups"]
     assert retained == [{"group": FOREIGN[0], "connections": [FOREIGN[1]]}]
     stack.up()  # and every later run goes on
-    assert change_summary(stack.preview_json()) == {}
+    assert no_changes(stack)
 
 
 def test_removed_binding_loses_access_with_the_api_server_down(
