@@ -103,8 +103,10 @@ class LegacyOperator:
         connection_id = _connection(cur, group_id, username)
         entity_id = _user_entity(cur, f"{workspace}@{username}")
         user_id = _user(cur, entity_id)
-        _user_permission(cur, user_id, entity_id)
-        _connection_group_permission(cur, entity_id, group_id)
+        _permission(cur, "guacamole_user_permission", "affected_user_id", user_id, entity_id)
+        _permission(
+            cur, "guacamole_connection_group_permission", "connection_group_id", group_id, entity_id
+        )
         hostname = f"client-{name}.{self.namespace}.svc.cluster.local"
         for parameter, value in (
             ("disable-copy", "true"),
@@ -117,7 +119,9 @@ class LegacyOperator:
         replicas = body.get("spec", {}).get("replicas", 0)
         self._apply_deployment(name, username, workspace, replicas)
         self._apply_service(name, username, workspace)
-        _connection_permission(cur, entity_id, connection_id)
+        _permission(
+            cur, "guacamole_connection_permission", "connection_id", connection_id, entity_id
+        )
         if status_text == PROVISIONING:
             self._patch_status(body, {"statusText": READY})
         conn.commit()
@@ -329,31 +333,17 @@ def _user(cur: Any, entity_id: int) -> int:
     return int(found[0])
 
 
-def _user_permission(cur: Any, user_id: int, entity_id: int) -> None:
+def _permission(cur: Any, table: str, key_column: str, key: int, entity_id: int) -> None:
+    """The operator's three permission setters: SELECT, then INSERT READ when missing."""
     cur.execute(
-        'SELECT "permission" FROM public.guacamole_user_permission'
-        " WHERE affected_user_id = %s and entity_id = %s;",
-        [user_id, entity_id],
+        f'SELECT "permission" FROM public.{table} WHERE {key_column} = %s and entity_id = %s;',
+        [key, entity_id],
     )
     if not cur.fetchone():
         cur.execute(
-            "INSERT INTO public.guacamole_user_permission"
-            ' (affected_user_id, entity_id, "permission") VALUES (%s, %s, %s);',
-            [user_id, entity_id, "READ"],
-        )
-
-
-def _connection_group_permission(cur: Any, entity_id: int, group_id: int) -> None:
-    cur.execute(
-        'SELECT "permission" FROM public.guacamole_connection_group_permission'
-        " WHERE connection_group_id = %s and entity_id = %s;",
-        [group_id, entity_id],
-    )
-    if not cur.fetchone():
-        cur.execute(
-            "INSERT INTO public.guacamole_connection_group_permission"
-            ' (connection_group_id, entity_id, "permission") VALUES (%s, %s, %s);',
-            [group_id, entity_id, "READ"],
+            f'INSERT INTO public.{table} ({key_column}, entity_id, "permission")'
+            " VALUES (%s, %s, %s);",
+            [key, entity_id, "READ"],
         )
 
 
@@ -375,18 +365,4 @@ def _connection_parameter(cur: Any, connection_id: int, name: str, value: str) -
             "UPDATE public.guacamole_connection_parameter SET parameter_value = %s"
             " WHERE connection_id = %s AND parameter_name = %s;",
             [value, connection_id, name],
-        )
-
-
-def _connection_permission(cur: Any, entity_id: int, connection_id: int) -> None:
-    cur.execute(
-        'SELECT "permission" FROM public.guacamole_connection_permission'
-        " WHERE connection_id = %s and entity_id = %s;",
-        [connection_id, entity_id],
-    )
-    if not cur.fetchone():
-        cur.execute(
-            "INSERT INTO public.guacamole_connection_permission"
-            ' (connection_id, entity_id, "permission") VALUES (%s, %s, %s);',
-            [connection_id, entity_id, "READ"],
         )

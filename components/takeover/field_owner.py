@@ -33,18 +33,16 @@ from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
     ConfigureRequest,
-    CreateResult,
     DiffResult,
     ReadResult,
-    UpdateResult,
 )
 
 from components.dynamic_provider import StatelessProvider
 from components.manifests import PURPOSE, PURPOSE_LABEL
 from components.takeover.inventory import applied_by_us
-from components.takeover.kube import REQUEST_TIMEOUT, KubeAccess, plain_list
+from components.takeover.kube import REQUEST_TIMEOUT, ConvergingProvider, KubeAccess, plain_list
 
-RESOURCE_ID = "field-owner-takeover"
+_RESOURCE_ID = "field-owner-takeover"
 _ATTEMPTS = 3
 
 
@@ -104,8 +102,10 @@ def upgrade_managed_fields(
     return [*kept, merged]
 
 
-class FieldOwnerTakeoverProvider(KubeAccess, StatelessProvider):
+class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvider):
     """Moves legacy field ownership of purpose-labelled objects to the program's manager."""
+
+    RESOURCE_ID = _RESOURCE_ID
 
     def configure(self, req: ConfigureRequest) -> None:
         self.configure_kube(req)
@@ -130,15 +130,6 @@ class FieldOwnerTakeoverProvider(KubeAccess, StatelessProvider):
         )
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(RESOURCE_ID, self._take_over(props))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._take_over(news))
-
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        """Ownership once moved stays with the program's manager."""
-
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         legacy = [str(m) for m in plain_list(props.get("legacyManagers"))]
         remaining = [
@@ -148,7 +139,7 @@ class FieldOwnerTakeoverProvider(KubeAccess, StatelessProvider):
         ]
         return ReadResult(id_, {**props, "remaining": remaining})
 
-    def _take_over(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _converge(self, props: dict[str, Any]) -> dict[str, Any]:
         namespace = str(props["namespace"])
         manager = str(props["fieldManager"])
         legacy = [str(m) for m in plain_list(props.get("legacyManagers"))]

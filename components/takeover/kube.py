@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubernetes import client
-from pulumi.dynamic import ConfigureRequest
+from pulumi.dynamic import ConfigureRequest, CreateResult, UpdateResult
 
 from components.kube_client import new_api_client
 
@@ -38,6 +38,28 @@ class KubeAccess:
                 api = new_api_client(self.__dict__.get("_kubeconfig"))
                 self.__dict__["_api_client"] = api
             return api
+
+
+class ConvergingProvider:
+    """Mixin: create and update both converge to the inputs; delete has nothing to undo.
+
+    The take-over resources describe what must be true of the cluster and database (absent,
+    owned by us), not an object they own, so there is one id and one piece of work.
+    """
+
+    RESOURCE_ID: str = ""
+
+    def _converge(self, props: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(self.RESOURCE_ID, self._converge(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._converge(news))
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Nothing to undo: an absence, or ownership once moved, stays as it is."""
 
 
 def has_new_work(

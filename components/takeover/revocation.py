@@ -29,10 +29,8 @@ from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
     ConfigureRequest,
-    CreateResult,
     DiffResult,
     ReadResult,
-    UpdateResult,
 )
 
 from components.guacamole.providers import _GuacamoleProvider
@@ -41,13 +39,14 @@ from components.manifests import PURPOSE, PURPOSE_LABEL
 from components.takeover.inventory import applied_by_us
 from components.takeover.kube import (
     REQUEST_TIMEOUT,
+    ConvergingProvider,
     KubeAccess,
     has_new_work,
     plain_list,
     plain_map,
 )
 
-RESOURCE_ID = "access-revocations"
+_RESOURCE_ID = "access-revocations"
 _TARGET_KEYS = ("user", "group", "connection", "deployment", "service")
 
 
@@ -64,8 +63,10 @@ def _targets(entry: Mapping[str, Any] | None) -> tuple[Any, ...]:
     return tuple((entry or {}).get(key) for key in _TARGET_KEYS)
 
 
-class AccessRevocationProvider(KubeAccess, _GuacamoleProvider):
+class AccessRevocationProvider(ConvergingProvider, KubeAccess, _GuacamoleProvider):
     """Removes and watches what the listed identities must not have."""
+
+    RESOURCE_ID = _RESOURCE_ID
 
     def configure(self, req: ConfigureRequest) -> None:
         super().configure(req)
@@ -97,15 +98,6 @@ class AccessRevocationProvider(KubeAccess, _GuacamoleProvider):
         )
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        return CreateResult(RESOURCE_ID, self._revoke_all(props))
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._revoke_all(news))
-
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        """Nothing to undo: the program stopped listing these identities."""
-
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         namespace = str(props.get("namespace") or "")
         present = []
@@ -118,7 +110,7 @@ class AccessRevocationProvider(KubeAccess, _GuacamoleProvider):
         return ReadResult(id_, {**props, "present": present})
 
     # -- the work -------------------------------------------------------------------------------
-    def _revoke_all(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _converge(self, props: dict[str, Any]) -> dict[str, Any]:
         namespace = str(props["namespace"])
         entries = [plain_map(e) for e in plain_list(props.get("entries"))]
         errors: list[str] = []
