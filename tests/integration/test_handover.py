@@ -25,7 +25,7 @@ import yaml
 from components.naming import deployment_name
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
-from tests.integration.conftest import new_stack
+from tests.integration.conftest import new_stack, running_sandbox
 from tests.legacy_operator import LEGACY_VNC_PASSWORD, LegacyOperator
 
 pytestmark = pytest.mark.integration
@@ -179,12 +179,8 @@ def add_foreign_connection(box: Sandbox) -> int:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> Iterator[Sandbox]:
-    own = Sandbox.create(tmp_path_factory.mktemp("handover-sandbox"))
-    own.up()
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("handover-sandbox")) as own:
         yield own
-    finally:
-        own.purge()
 
 
 @pytest.fixture(scope="module")
