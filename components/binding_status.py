@@ -9,7 +9,11 @@ What is written (a JSON merge patch of ``.status``; other status fields are left
   what it observes;
 * expired: ``statusText: EXPIRED``, ``replicas: 0`` (its browser objects are being removed);
 * invalid but addressable: ``statusText: INVALID: <field>: <reason>``, ``replicas: 0``, the
-  binding's text escaped (:mod:`components.inert`).
+  binding's text escaped (:mod:`components.inert`);
+* for both, ``deploymentName`` is removed: the status must not name a Deployment that is gone,
+  or one the legacy operator left that the revocation removes. The desired value is ``""``
+  (``CLEARED``; the engine drops ``None`` inside maps), sent as a merge-patch ``null`` and read
+  back as ``""`` when the field is absent.
 
 Each write that changes what a reader cares about also posts a Kubernetes Event on the binding
 (:func:`status_event`, :mod:`components.binding_events`): Created or Adopted, Scaled, Revoked,
@@ -64,6 +68,9 @@ SETTLE_SECONDS = 10.0
 _SETTLE_POLL = 0.25
 _REQUEST_TIMEOUT = (10, 30)
 _IDENTITY = ("bindingNamespace", "bindingName")
+CLEARED = ""
+"""A desired ``deploymentName`` of ``""`` means: no such field in the live status."""
+_CLEARABLE = ("deploymentName",)
 
 
 def ready_status(deployment_name: str, replicas: pulumi.Input[int]) -> dict[str, Any]:
@@ -71,13 +78,17 @@ def ready_status(deployment_name: str, replicas: pulumi.Input[int]) -> dict[str,
 
 
 def expired_status() -> dict[str, Any]:
-    return {"statusText": EXPIRED, "replicas": 0}
+    return {"statusText": EXPIRED, "replicas": 0, "deploymentName": CLEARED}
 
 
 def invalid_status(field: str, reason: str) -> dict[str, Any]:
     """``field`` and ``reason`` are raw binding text; they are escaped here."""
     detail = f"{escape(field)}: {escape(reason)}" if field else escape(reason)
-    return {"statusText": neutralise(INVALID_PREFIX + detail, STATUS_TEXT_MAX), "replicas": 0}
+    return {
+        "statusText": neutralise(INVALID_PREFIX + detail, STATUS_TEXT_MAX),
+        "replicas": 0,
+        "deploymentName": CLEARED,
+    }
 
 
 def status_event(
@@ -212,7 +223,9 @@ class BindingStatusProvider(StatelessProvider):
         live = self._live_status(props["bindingNamespace"], props["bindingName"])
         wanted = props.get("status") or {}
         # A vanished binding reads as an empty status, so the next up tries to write again.
-        observed = {key: (live or {}).get(key) for key in wanted}
+        observed = {
+            key: (live or {}).get(key, CLEARED if key in _CLEARABLE else None) for key in wanted
+        }
         deployment = props.get("deployment")
         if live is not None and "replicas" in wanted and isinstance(deployment, Mapping):
             # The recorded value is the requested count; the binding is in sync while it shows
@@ -233,7 +246,11 @@ class BindingStatusProvider(StatelessProvider):
         if isinstance(deployment, Mapping):
             written["replicas"] = self._observed_replicas(deployment, status.get("replicas"))
         namespace, name = props["bindingNamespace"], props["bindingName"]
-        uid = self._patch(namespace, name, written)
+        body = {
+            key: (None if key in _CLEARABLE and value == CLEARED else value)
+            for key, value in written.items()
+        }
+        uid = self._patch(namespace, name, body)
         if uid is not None:
             event = status_event(
                 old,

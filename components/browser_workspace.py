@@ -12,6 +12,12 @@ Children (all parented here, so ``pulumi stack`` shows one tree per workspace):
 
 The same password ``Output`` feeds the Secret and the Guacamole connection, and the connection's
 hostname is the Service's cluster DNS name, so the two sides cannot drift apart.
+
+Order (revoke first): the Guacamole user and connection depend on every Kubernetes object, so
+they are created last (access is granted once the browser exists) and deleted first (access ends
+before anything else is touched, and a Kubernetes API that is down cannot keep a removed user's
+connection alive). The Deployment and Service wait for ``adopt_after`` (the legacy field-ownership
+take-over), so their first apply already owns, and can drop, what the legacy operator wrote.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class BrowserWorkspace(pulumi.ComponentResource):
         plan: WorkspacePlan,
         settings: Settings,
         group_id: pulumi.Input[int],
+        adopt_after: pulumi.Resource | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, resource_name, None, opts)
@@ -66,13 +73,16 @@ class BrowserWorkspace(pulumi.ComponentResource):
         self.secret = k8s.core.v1.Secret(
             f"{name}-vnc", **manifests.vnc_secret_args(plan, settings, self.password), opts=child
         )
+        adopted = [adopt_after] if adopt_after is not None else []
         self.deployment = k8s.apps.v1.Deployment(
             name,
             **manifests.deployment_args(plan, settings),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret, *adopted]),
         )
         self.service = k8s.core.v1.Service(
-            f"{name}-service", **manifests.service_args(plan, settings), opts=child
+            f"{name}-service",
+            **manifests.service_args(plan, settings),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=adopted),
         )
         self.network_policy = (
             k8s.networking.v1.NetworkPolicy(
@@ -84,9 +94,13 @@ class BrowserWorkspace(pulumi.ComponentResource):
             else None
         )
 
+        kubernetes_objects: list[pulumi.Resource] = [self.secret, self.deployment, self.service]
+        if self.network_policy is not None:
+            kubernetes_objects.append(self.network_policy)
+        rows_last = pulumi.ResourceOptions(parent=self, depends_on=kubernetes_objects)
         # No password: users sign in through OpenID Connect (Keycloak), never with a password.
         self.user = GuacamoleUser(
-            f"{name}-guacamole-user", username=plan.guacamole_username, opts=child
+            f"{name}-guacamole-user", username=plan.guacamole_username, opts=rows_last
         )
         self.connection = GuacamoleConnection(
             f"{name}-guacamole-connection",
@@ -98,7 +112,7 @@ class BrowserWorkspace(pulumi.ComponentResource):
             password=self.password,
             disable_copy=settings.disable_copy,
             disable_paste=settings.disable_paste,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.service]),
+            opts=rows_last,
         )
 
         self.register_outputs(self.summary())

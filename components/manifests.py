@@ -159,7 +159,11 @@ def service_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
             "name": naming.service_name(name),
             "namespace": settings.namespace,
             "labels": {PURPOSE_LABEL: PURPOSE},
-            "annotations": {**_annotations(plan), **APPLY_ANNOTATIONS},
+            # Never awaited: nothing is ready before a login, and the provider's Service await
+            # can record the object as it was before an adopting apply (then every preview
+            # shows our annotations being added until a refresh); the apply's own answer is
+            # recorded instead.
+            "annotations": {**_annotations(plan), **APPLY_ANNOTATIONS, SKIP_AWAIT: "true"},
         },
         "spec": {
             "type": "ClusterIP",

@@ -14,8 +14,8 @@ through a transformation that adds the same dependency to them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from components.binding_status import (
     invalid_status,
     ready_status,
 )
-from components.bindings import parse_binding
+from components.bindings import Binding, InvalidBinding, parse_binding
 from components.browser_workspace import BrowserWorkspace
 from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup, GuacamoleUser
 from components.guacamole.bootstrap import (
@@ -39,9 +39,18 @@ from components.guacamole.bootstrap import (
     read_app_login,
     require_admin_dsn,
 )
+from components.guacamole.settings import resolve_dsn
 from components.inert import escape, neutralise
+from components.manifests import FIELD_MANAGER
 from components.planning import Plan, plan_workspaces
 from components.settings import Settings
+from components.takeover.field_owner import FieldOwnerTakeover
+from components.takeover.inventory import LEGACY_MANAGERS, Inventory, read_inventory
+from components.takeover.leftovers import Leftovers, manifest_identity, plan_leftovers
+from components.takeover.report import leftover_outputs, log_leftovers
+from components.takeover.revocation import AccessRevocation
+
+InventoryReader = Callable[[Settings], Inventory]
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Declared:
     workspaces: Mapping[str, BrowserWorkspace]
     statuses: Mapping[str, BindingStatus]
     bootstrap: DatabaseBootstrap | None = None
+    leftovers: Leftovers = field(default_factory=Leftovers)
 
     def outputs(self) -> dict[str, Any]:
         """Stack outputs: per-binding names and connection ids, counts, and every problem."""
@@ -76,22 +86,51 @@ class Declared:
         }
         if self.bootstrap is not None:
             outputs["databaseBootstrap"] = self.bootstrap.summary()
+        outputs.update(leftover_outputs(self.leftovers))
         return outputs
 
 
-def declare(settings: Settings, source: BindingSource, *, today: date | None = None) -> Declared:
-    """Declare one connection group per workspace and one BrowserWorkspace per planned workspace."""
+def declare(
+    settings: Settings,
+    source: BindingSource,
+    *,
+    today: date | None = None,
+    inventory: InventoryReader | None = None,
+) -> Declared:
+    """Declare one connection group per workspace and one BrowserWorkspace per planned workspace,
+    plus the take-over resources: legacy field ownership moved before any apply, and the access
+    of every identity no binding grants any more revoked (see ``components.takeover``)."""
     sourced = source.load()
-    plan = plan_workspaces(
-        (parse_binding(item.manifest, item.origin) for item in sourced),
-        today or datetime.now(UTC).date(),
-    )
+    parsed = [(item, parse_binding(item.manifest, item.origin)) for item in sourced]
+    plan = plan_workspaces((entry for _, entry in parsed), today or datetime.now(UTC).date())
     _report(plan, settings, source)
+    leftovers = plan_leftovers(
+        plan,
+        _identities(parsed),
+        (inventory or read_live_inventory)(settings) if settings.legacy_scan else Inventory(),
+        namespace=settings.namespace,
+        remove_orphans=settings.remove_legacy_orphans,
+    )
+    log_leftovers(leftovers)
 
     bootstrap = _bootstrap(settings) if settings.database_bootstrap.enabled else None
     after: list[pulumi.Resource] = bootstrap.ready if bootstrap else []
 
     kubernetes = k8s.Provider("kubernetes", kubeconfig=settings.kubeconfig or None)
+    takeover = FieldOwnerTakeover(
+        "field-owner-takeover",
+        namespace=settings.namespace,
+        field_manager=FIELD_MANAGER,
+        legacy_managers=LEGACY_MANAGERS,
+        pending=leftovers.takeover,
+    )
+    # Registered before anything else that can fail, so access ends even if the rest does not.
+    revocation = AccessRevocation(
+        "access-revocations",
+        namespace=settings.namespace,
+        entries=[r.entry() for r in leftovers.revocations],
+        opts=pulumi.ResourceOptions(depends_on=after) if after else None,
+    )
     groups = {
         workspace: GuacamoleConnectionGroup(
             f"group-{workspace}",
@@ -110,14 +149,37 @@ def declare(settings: Settings, source: BindingSource, *, today: date | None = N
             plan=p,
             settings=settings,
             group_id=groups[p.workspace].group_id,
+            adopt_after=takeover,
             opts=workspace_opts,
         )
         for p in plan.workspaces
     }
     statuses = (
-        _statuses(plan, workspaces, settings.namespace) if settings.write_binding_status else {}
+        _statuses(plan, workspaces, settings.namespace, revocation)
+        if settings.write_binding_status
+        else {}
     )
-    return Declared(plan, groups, workspaces, statuses, bootstrap)
+    return Declared(plan, groups, workspaces, statuses, bootstrap, leftovers)
+
+
+def read_live_inventory(settings: Settings) -> Inventory:
+    """The live objects and connections, read with the program's own credentials."""
+    dsn = resolve_dsn(pulumi.Config().get, os.environ)
+    return read_inventory(settings.kubeconfig, settings.namespace, dsn)
+
+
+def _identities(
+    parsed: list[tuple[Any, Binding | InvalidBinding]],
+) -> dict[str, tuple[str, str]]:
+    """Binding key -> (workspace, username) for every manifest that names them, even invalid."""
+    identities: dict[str, tuple[str, str]] = {}
+    for item, entry in parsed:
+        identity = (
+            entry.identity if isinstance(entry, Binding) else manifest_identity(item.manifest)
+        )
+        if identity is not None:
+            identities.setdefault(entry.key, identity)
+    return identities
 
 
 def _bootstrap(settings: Settings) -> DatabaseBootstrap:
@@ -149,14 +211,19 @@ def _guacamole_rows_after(
 
 
 def _statuses(
-    plan: Plan, workspaces: Mapping[str, BrowserWorkspace], namespace: str
+    plan: Plan,
+    workspaces: Mapping[str, BrowserWorkspace],
+    namespace: str,
+    revoked: pulumi.Resource | None = None,
 ) -> dict[str, BindingStatus]:
     """One status writer per binding; shared workspaces write the same status to each binding.
 
     A READY status mirrors the Deployment's observed replicas (the provider reads them after the
-    Deployment is applied); each write posts an Event on the binding worded from ``note``.
+    Deployment is applied); each write posts an Event on the binding worded from ``note``. An
+    expired or invalid binding's status is written once ``revoked`` has removed its access.
     """
     statuses: dict[str, BindingStatus] = {}
+    after_revocation = pulumi.ResourceOptions(depends_on=[revoked]) if revoked else None
     for workspace_plan in plan.workspaces:
         workspace = workspaces[workspace_plan.deployment_name]
         name = workspace_plan.deployment_name
@@ -187,6 +254,7 @@ def _statuses(
             status=expired_status(),
             note=f"binding expired on {binding.expires.isoformat()}; its browser workspace and "
             "Guacamole login are removed",
+            opts=after_revocation,
         )
     for invalid in plan.invalid:
         if invalid.addressable and invalid.key not in statuses:
@@ -197,6 +265,7 @@ def _statuses(
                 binding_name=invalid.name,
                 status=invalid_status(invalid.field, invalid.reason),
                 note=f"{escape(invalid.field)}: {escape(invalid.reason)}",
+                opts=after_revocation,
             )
     return statuses
 

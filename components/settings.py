@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
     "guacamoleSchemaVersion": "1.5",
     "guacamoleDropOnDelete": False,
     "guacamoleSeedAdmin": False,
+    "legacyOrphans": "report",
+    "legacyScan": True,
 }
 """Every program setting with its default."""
 
@@ -175,6 +177,8 @@ class Settings:
     await_deployments: bool
     write_binding_status: bool
     database_bootstrap: DatabaseBootstrapSettings
+    remove_legacy_orphans: bool = False
+    legacy_scan: bool = True
 
 
 def load_settings(config: pulumi.Config | None = None) -> Settings:
@@ -242,6 +246,8 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         await_deployments=_bool(merged, "awaitDeployments"),
         write_binding_status=_bool(merged, "writeBindingStatus"),
         database_bootstrap=_database_bootstrap(merged),
+        remove_legacy_orphans=_choice(merged, "legacyOrphans", {"report", "remove"}) == "remove",
+        legacy_scan=_bool(merged, "legacyScan"),
     )
 
 

@@ -25,7 +25,3 @@ class RowGoneError(GuacamoleError):
 
 class MissingReferenceError(GuacamoleError):
     """A row points at a group or entity that does not exist."""
-
-
-class GroupNotEmptyError(GuacamoleError):
-    """A connection group still holds connections or child groups, so it is not deleted."""

@@ -8,8 +8,10 @@ legacy operator raced into duplicates, so:
   look the name up and insert only if it is absent;
 * when duplicates already exist, the lowest id is adopted (deterministic) and the others are
   reported, never touched;
-* deletion refuses while connections or child groups remain, because they are not ours (ours are
-  deleted first, as dependents) and a cascade would silently destroy them.
+* deletion leaves a group that still holds connections or child groups: they are not ours (ours
+  are deleted first, as dependents) and a cascade would silently destroy them. Leaving it is
+  not a failure: a group nobody can open harms no one, and failing would block every later run
+  until someone cleaned Guacamole by hand. The caller logs what was left and why.
 
 Every function takes a cursor inside a transaction owned by the caller.
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .database import Cursor
-from .errors import GroupNotEmptyError, RowGoneError
+from .errors import RowGoneError
 
 ORGANIZATIONAL = "ORGANIZATIONAL"
 
@@ -195,11 +197,20 @@ def converge_group(cur: Cursor, group_id: int, settings: GroupSettings) -> Group
     return refreshed
 
 
-def delete_group(cur: Cursor, group_id: int) -> bool:
-    """Delete the group if it is empty; False if it was already gone.
+@dataclass(frozen=True)
+class GroupDeletion:
+    """What ``delete_group`` did: ``deleted`` or not, and why not (``left`` names the content)."""
 
-    Raises ``GroupNotEmptyError`` naming what is left inside. The row is locked first so that no
-    connection can be inserted into it between the check and the delete.
+    deleted: bool
+    name: str | None = None
+    left: str = ""
+
+
+def delete_group(cur: Cursor, group_id: int) -> GroupDeletion:
+    """Delete the group if it is empty; otherwise leave it and say what it still holds.
+
+    The row is locked first so that no connection can be inserted into it between the check and
+    the delete. A group already gone counts as not deleted with nothing left.
     """
     cur.execute(
         "SELECT connection_group_name FROM guacamole_connection_group"
@@ -208,7 +219,7 @@ def delete_group(cur: Cursor, group_id: int) -> bool:
     )
     found = cur.fetchone()
     if found is None:
-        return False
+        return GroupDeletion(False)
     cur.execute(
         "SELECT 'connection' AS kind, connection_name FROM guacamole_connection"
         " WHERE parent_id = %s"
@@ -220,12 +231,8 @@ def delete_group(cur: Cursor, group_id: int) -> bool:
     if leftovers:
         listed = ", ".join(f"{kind} {name!r}" for kind, name in leftovers[:20])
         more = " and more" if len(leftovers) > 20 else ""
-        raise GroupNotEmptyError(
-            f"refusing to delete connection group {found[0]!r} (id {group_id}): it still holds "
-            f"{listed}{more}, which this program does not manage; move or delete them in "
-            "Guacamole first"
-        )
+        return GroupDeletion(False, found[0], f"{listed}{more}")
     cur.execute(
         "DELETE FROM guacamole_connection_group WHERE connection_group_id = %s", (group_id,)
     )
-    return True
+    return GroupDeletion(True, found[0])

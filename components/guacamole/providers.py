@@ -151,9 +151,15 @@ class ConnectionGroupProvider(_GuacamoleProvider):
         return UpdateResult(self._outputs(row, adopted=bool(plain(olds.get("adopted")))))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        """Delete the group if empty; refuse (GroupNotEmptyError) while connections remain."""
+        """Delete the group if empty; leave it, with a warning, while anything else remains."""
         group_id = _parse_id(id_, "connection group id")
-        self._db().run(lambda cur: groups.delete_group(cur, group_id))
+        outcome = self._db().run(lambda cur: groups.delete_group(cur, group_id))
+        if outcome.left:
+            pulumi.log.warn(
+                f"connection group {outcome.name!r} (id {group_id}) left in Guacamole: it still "
+                f"holds {outcome.left}, which this program does not manage; the stack no longer "
+                "tracks it (move or delete its content in Guacamole, then delete the group)"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,12 +54,14 @@ class EnsuredUser:
 
 
 def _write_user_row(cur: Cursor, entity_id: int, credentials: Credentials) -> int:
-    """Insert the user row, or reset its credentials if it exists; return ``user_id``."""
+    """Insert the user row, or reset its credentials (and re-enable it: a revoked identity
+    granted again must be able to sign in) if it exists; return ``user_id``."""
     cur.execute(
         "INSERT INTO guacamole_user (entity_id, password_hash, password_salt, password_date)"
         " VALUES (%s, %s, %s, now())"
         " ON CONFLICT (entity_id) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
-        " password_salt = EXCLUDED.password_salt, password_date = EXCLUDED.password_date"
+        " password_salt = EXCLUDED.password_salt, password_date = EXCLUDED.password_date,"
+        " disabled = false"
         " RETURNING user_id",
         (entity_id, credentials.password_hash, credentials.password_salt),
     )

@@ -91,15 +91,25 @@ class BindingsOverride:
 
 
 @contextmanager
-def config_override(project: Project, stack: str, bindings_file: Path) -> Iterator[Path]:
-    """A private stack file reading bindings from ``bindings_file``; yields its path."""
+def config_override(
+    project: Project, stack: str, bindings_file: Path, *, legacy_scan: bool = True
+) -> Iterator[Path]:
+    """A private stack file reading bindings from ``bindings_file``; yields its path.
+
+    ``legacy_scan=False`` is for a file holding only some bindings (a scoped login run): the
+    program must then not look for leftovers, since every other binding would look deleted.
+    """
     with tempfile.TemporaryDirectory(prefix="awms-watch-") as tmp:
         directory = Path(tmp)
         os.chmod(directory, 0o700)
         settings = overridden_stack_config(
             project,
             stack,
-            {"bindingsSource": "file", "bindingsFile": str(bindings_file.resolve())},
+            {
+                "bindingsSource": "file",
+                "bindingsFile": str(bindings_file.resolve()),
+                **({} if legacy_scan else {"legacyScan": "false"}),
+            },
         )
         config_file = directory / project.stack_file(stack).name
         config_file.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
@@ -108,7 +118,7 @@ def config_override(project: Project, stack: str, bindings_file: Path) -> Iterat
 
 @contextmanager
 def bindings_override(
-    project: Project, stack: str, manifests: Iterable[Any]
+    project: Project, stack: str, manifests: Iterable[Any], *, legacy_scan: bool = True
 ) -> Iterator[BindingsOverride]:
     """Write ``manifests`` and a stack file reading them to a private temporary directory."""
     with tempfile.TemporaryDirectory(prefix="awms-watch-bindings-") as tmp:
@@ -119,5 +129,5 @@ def bindings_override(
             yaml.safe_dump_all([clean_manifest(m) for m in manifests], sort_keys=False),
             encoding="utf-8",
         )
-        with config_override(project, stack, bindings_file) as config_file:
+        with config_override(project, stack, bindings_file, legacy_scan=legacy_scan) as config_file:
             yield BindingsOverride(config_file, bindings_file)

@@ -248,7 +248,9 @@ class Worker:
         message = f"watch: targeted {what}"
         if not self.settings.scoped:
             return self.runner.up(targets=list(scope.urns), message=message)
-        with bindings_override(self.project, self.stack, scope.manifests) as override:
+        with bindings_override(
+            self.project, self.stack, scope.manifests, legacy_scan=False
+        ) as override:
             outcome = self.runner.up(
                 targets=list(scope.urns), config_file=override.config_file, message=message
             )

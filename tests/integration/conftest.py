@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,21 @@ def toolchain_bin() -> Path:
         pytest.fail(str(error), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> Iterator[Sandbox]:
-    box = Sandbox.create(tmp_path_factory.mktemp("sandbox"))
+@contextmanager
+def running_sandbox(workdir: Path) -> Iterator[Sandbox]:
+    """A started sandbox in ``workdir``, purged afterwards."""
+    box = Sandbox.create(workdir)
     box.up()
     try:
         yield box
     finally:
         box.purge()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> Iterator[Sandbox]:
+    with running_sandbox(tmp_path_factory.mktemp("sandbox")) as box:
+        yield box
 
 
 @pytest.fixture(scope="session")

@@ -110,6 +110,7 @@ def test_service_is_the_legacy_headless_service():
                 "xlscsde.nhs.uk/username": "jovyan",
                 "pulumi.com/patchForce": "true",
                 "pulumi.com/patchFieldManager": "awms-browser-workspaces",
+                "pulumi.com/skipAwait": "true",
             },
         },
         "spec": {

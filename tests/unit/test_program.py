@@ -13,6 +13,7 @@ from components.binding_source import BindingSourceError, SourcedManifest
 from components.browser_workspace import TYPE as WORKSPACE_TYPE
 from components.program import Declared, declare
 from components.settings import Settings, settings_from_values
+from components.takeover.inventory import Inventory
 from tests.unit.conftest import PulumiHarness, is_secret, unsecret
 from tests.unit.factories import manifest
 
@@ -49,7 +50,11 @@ class BrokenSource:
 
 def _declare(harness: PulumiHarness, *manifests: Any, settings: Settings | None = None) -> Declared:
     chosen = settings or settings_from_values({})
-    declared: Declared = harness.run(lambda: declare(chosen, ListSource(*manifests), today=TODAY))
+    declared: Declared = harness.run(
+        lambda: declare(
+            chosen, ListSource(*manifests), today=TODAY, inventory=lambda _: Inventory()
+        )
+    )
     return declared
 
 
@@ -183,10 +188,15 @@ def test_malformed_and_expired_bindings_are_skipped_with_a_message(harness: Pulu
     assert fields == {"team-x/bad": "spec.workspace", "jupyterhub/claims": "spec.claims"}
 
     statuses = {r.name: r.inputs["status"] for r in harness.of_type("awms:BindingStatus")}
-    assert statuses["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
+    assert statuses["jupyterhub/old"] == {
+        "statusText": "EXPIRED",
+        "replicas": 0,
+        "deploymentName": "",
+    }
     assert statuses["team-x/bad"] == {
         "statusText": "INVALID: spec.workspace: is required",
         "replicas": 0,
+        "deploymentName": "",
     }
     assert statuses["jupyterhub/claims"]["statusText"].startswith("INVALID: spec.claims: ")
     assert statuses["jupyterhub/good"]["statusText"] == "READY"
@@ -336,3 +346,43 @@ def test_kubernetes_objects_use_one_explicit_provider(harness: PulumiHarness):
 def test_empty_egress_is_warned_about(harness: PulumiHarness):
     _declare(harness, manifest("a"))
     assert any("networkPolicy.egress is empty" in m for m in harness.log.messages(logging.WARNING))
+
+
+def test_leftovers_become_one_revocation_and_the_outputs_name_the_orphans(
+    harness: PulumiHarness,
+):
+    from components.takeover.inventory import LiveConnection, LiveObject
+
+    gone = naming.deployment_name("default-generic-workspace", "gone@x.org")
+    live = Inventory(
+        objects=(
+            LiveObject("Deployment", gone, "default-generic-workspace", "gone@x.org", False, True),
+        ),
+        connections=(
+            LiveConnection(
+                "default-generic-workspace",
+                "gone@x.org",
+                9,
+                naming.connection_hostname(gone, "guacamole"),
+                True,
+            ),
+        ),
+    )
+    settings = settings_from_values({"legacyOrphans": "remove"})
+    declared: Declared = harness.run(
+        lambda: declare(
+            settings,
+            ListSource(manifest("old", username="old@x.org", expires="2025-05-31"), manifest("a")),
+            today=TODAY,
+            inventory=lambda _: live,
+        )
+    )
+    (revocation,) = harness.of_type("AccessRevocation")
+    reasons = {e["key"]: e["reason"] for e in revocation.inputs["entries"]}
+    old = naming.deployment_name("default-generic-workspace", "old@x.org")
+    assert reasons == {old: "expired", gone: "orphan"}
+    outputs = declared.outputs()
+    assert [o["deploymentName"] for o in outputs["orphans"]] == [gone]
+    assert outputs["orphans"][0]["action"] == "removed"
+    status = harness.one("awms:BindingStatus", "jupyterhub/old")
+    assert revocation.urn in status.dependencies

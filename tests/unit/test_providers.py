@@ -105,7 +105,9 @@ def test_create_merge_patches_the_status_with_integer_replicas():
 def test_update_patches_only_the_new_status():
     api = FakeCustomObjects()
     outs = _provider(api).update("ns/b", _props(READY), _props(expired_status())).outs
-    assert api.patches == [("ns", "b", {"status": {"statusText": "EXPIRED", "replicas": 0}})]
+    assert api.patches == [
+        ("ns", "b", {"status": {"statusText": "EXPIRED", "replicas": 0, "deploymentName": None}})
+    ]
     assert outs is not None and outs["status"] == expired_status()
 
 

@@ -77,3 +77,13 @@ def test_config_override_points_at_an_existing_file(tmp_path: Path) -> None:
         config = yaml.safe_load(config_file.read_text())["config"]
         assert config["awms-browser-workspaces:bindingsFile"] == str(proposed.resolve())
     assert clean_manifest("not a mapping") == "not a mapping"
+
+
+def test_a_scoped_override_turns_the_leftover_scan_off(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    with bindings_override(project, "dev", [manifest("a")], legacy_scan=False) as override:
+        config = yaml.safe_load(override.config_file.read_text())["config"]
+        assert config["awms-browser-workspaces:legacyScan"] == "false"
+    with bindings_override(project, "dev", [manifest("a")]) as override:
+        config = yaml.safe_load(override.config_file.read_text())["config"]
+        assert "awms-browser-workspaces:legacyScan" not in config

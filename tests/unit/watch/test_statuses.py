@@ -28,7 +28,7 @@ def test_desired_statuses_follow_the_program() -> None:
     # replicas stay as the program wrote them: the Deployment's observed count.
     shared = {"statusText": "READY", "deploymentName": name}
     assert out["jupyterhub/a"] == shared and out["jupyterhub/b"] == shared
-    assert out["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0}
+    assert out["jupyterhub/old"] == {"statusText": "EXPIRED", "replicas": 0, "deploymentName": ""}
     assert out["jupyterhub/bad"]["statusText"].startswith("INVALID: spec.workspace")
     assert set(desired_statuses(bindings, ["jupyterhub/a", "ns/absent"], TODAY)) == {"jupyterhub/a"}
 

@@ -1,0 +1,163 @@
+"""What is live right now: purpose-labelled objects and the browser connections in root groups.
+
+Why at program time: ``preview`` must show leftovers (expired, invalid and deleted bindings'
+objects and rows, legacy field ownership) before anything is changed, and only the program runs
+during a preview. The reads are two label-selected lists in the browser namespace and one
+read-only query; a failure of either is reported and leaves that half of the inventory empty, so
+a dead API server or database never stops the rest of the run (the revocations that can still be
+done, are).
+
+A connection is a *browser* connection when its ``hostname`` parameter names a
+``client-<32 hex>`` Service in the browser namespace: those are the legacy operator's and this
+program's; anything else in a group (an administrator's own connection) is *foreign* and never
+touched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from kubernetes import client
+
+from components.guacamole.settings import redact
+from components.kube_client import new_api_client
+from components.manifests import (
+    FIELD_MANAGER,
+    PATCH_FIELD_MANAGER,
+    PURPOSE,
+    PURPOSE_LABEL,
+    USERNAME_ANNOTATION,
+    WORKSPACE_ANNOTATION,
+)
+
+LEGACY_MANAGERS = ("OpenAPI-Generator",)
+"""Field managers of the legacy operator (the kubernetes Python client's user agent)."""
+LEGACY_PASSWORD = "1234"  # noqa: S105 - the legacy operator's fixed value, recognised, never set
+_REQUEST_TIMEOUT = (5, 30)
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """A purpose-labelled Deployment or Service in the browser namespace."""
+
+    kind: str
+    name: str
+    workspace: str | None
+    username: str | None
+    ours: bool
+    """Applied by this program (its apply annotation names our field manager): the engine owns
+    its fate. Not the managedFields: a take-over hands our manager fields it never applied."""
+    legacy_owned: bool
+    """A legacy ``Update`` entry still owns some of its fields."""
+
+
+@dataclass(frozen=True)
+class LiveConnection:
+    """A connection in a root group, with what tells a browser connection from a foreign one."""
+
+    group: str
+    name: str
+    connection_id: int
+    hostname: str | None
+    legacy_password: bool
+
+
+@dataclass(frozen=True)
+class Inventory:
+    objects: tuple[LiveObject, ...] = ()
+    connections: tuple[LiveConnection, ...] = ()
+    kubernetes_read: bool = False
+    database_read: bool = False
+    problems: tuple[str, ...] = field(default=())
+
+
+def browser_hostname(namespace: str) -> re.Pattern[str]:
+    """Hostnames of browser Services in ``namespace`` (any cluster domain)."""
+    return re.compile(rf"^client-([0-9a-f]{{32}})\.{re.escape(namespace)}\.svc\.")
+
+
+def read_inventory(kubeconfig: str, namespace: str, dsn: str | None) -> Inventory:
+    """Both halves of the inventory; each failure is a problem, never an exception."""
+    problems: list[str] = []
+    objects: tuple[LiveObject, ...] = ()
+    connections: tuple[LiveConnection, ...] = ()
+    kube_ok = db_ok = False
+    try:
+        objects = tuple(read_objects(new_api_client(kubeconfig or None), namespace))
+        kube_ok = True
+    except Exception as error:  # any failure only narrows the inventory
+        problems.append(f"cannot list objects in namespace {namespace}: {_first_line(error)}")
+    if dsn:
+        try:
+            connections = tuple(read_connections(dsn))
+            db_ok = True
+        except psycopg.Error as error:
+            problems.append(f"cannot read Guacamole connections: {redact(_first_line(error), dsn)}")
+    else:
+        problems.append("no Guacamole database configured for the program: connections not read")
+    return Inventory(objects, connections, kube_ok, db_ok, tuple(problems))
+
+
+def read_objects(api: client.ApiClient, namespace: str) -> Iterable[LiveObject]:
+    selector = f"{PURPOSE_LABEL}={PURPOSE}"
+    apps = client.AppsV1Api(api)
+    core = client.CoreV1Api(api)
+    for item in apps.list_namespaced_deployment(
+        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT
+    ).items:
+        template = item.spec.template.metadata if item.spec and item.spec.template else None
+        yield _live("Deployment", item.metadata, (template.annotations if template else None))
+    for item in core.list_namespaced_service(
+        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT
+    ).items:
+        yield _live("Service", item.metadata, item.metadata.annotations)
+
+
+def _live(kind: str, metadata: Any, annotations: Mapping[str, str] | None) -> LiveObject:
+    entries = metadata.managed_fields or []
+    notes = annotations or {}
+    return LiveObject(
+        kind=kind,
+        name=metadata.name,
+        workspace=notes.get(WORKSPACE_ANNOTATION),
+        username=notes.get(USERNAME_ANNOTATION),
+        ours=applied_by_us(metadata),
+        legacy_owned=any(
+            e.manager in LEGACY_MANAGERS and e.operation == "Update" and not e.subresource
+            for e in entries
+        ),
+    )
+
+
+def applied_by_us(metadata: Any) -> bool:
+    """Whether this program applied the object (it writes this annotation on everything)."""
+    return (metadata.annotations or {}).get(PATCH_FIELD_MANAGER) == FIELD_MANAGER
+
+
+def read_connections(dsn: str) -> Iterable[LiveConnection]:
+    """Every connection in a root group: one read-only query, no secret leaves the database."""
+    with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as conn:
+        conn.read_only = True
+        rows = conn.execute(
+            "SELECT g.connection_group_name, c.connection_name, c.connection_id,"
+            " (SELECT p.parameter_value FROM guacamole_connection_parameter AS p"
+            "   WHERE p.connection_id = c.connection_id AND p.parameter_name = 'hostname'),"
+            " EXISTS (SELECT 1 FROM guacamole_connection_parameter AS p"
+            "   WHERE p.connection_id = c.connection_id AND p.parameter_name = 'password'"
+            "   AND p.parameter_value = %s)"
+            " FROM guacamole_connection AS c"
+            " JOIN guacamole_connection_group AS g ON g.connection_group_id = c.parent_id"
+            " WHERE g.parent_id IS NULL ORDER BY 1, 2, 3",
+            (LEGACY_PASSWORD,),
+        ).fetchall()
+    for group, name, connection_id, hostname, legacy in rows:
+        yield LiveConnection(group, name, int(connection_id), hostname, bool(legacy))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else error.__class__.__name__
