@@ -57,6 +57,7 @@ class WatchConfig:
     watch_timeout: int
     max_preemptions: int
     outputs_settle: float
+    repair_drift: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class UpConfig:
     cancel_timeout: float
     backoff_initial: float
     backoff_max: float
+    repair_drift: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,14 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "(0: leave it to the periodic resync)",
     )
 
+    watch.add_argument(
+        "--repair-drift",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--repair-drift", True),
+        help="at start-up and each periodic resync, compare the Guacamole rows with the state "
+        "and refresh the drifted ones so the full run repairs them (default on)",
+    )
+
     up = commands.add_parser(
         "up",
         parents=[common, retry],
@@ -265,6 +275,13 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         type=float,
         default=env.number("--timeout", 3600.0),
         help="give up after this many seconds (lock waits included)",
+    )
+    up.add_argument(
+        "--repair-drift",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--repair-drift", False),
+        help="before the update, compare the Guacamole rows with the state and refresh the "
+        "drifted ones so the update repairs them (a password reset, an edit in the UI)",
     )
 
     preview = commands.add_parser(
@@ -317,6 +334,7 @@ def parse(
             args.cancel_timeout,
             args.backoff_initial,
             args.backoff_max,
+            bool(args.repair_drift),
         )
     kube = KubeConfig(args.kubeconfig, args.namespace)
     if args.command == "preview":
@@ -343,6 +361,7 @@ def parse(
         watch_timeout=args.watch_timeout,
         max_preemptions=args.max_preemptions,
         outputs_settle=args.outputs_settle,
+        repair_drift=bool(args.repair_drift),
     )
 
 
