@@ -11,7 +11,8 @@ the pipeline ``up`` with ``--repair-drift`` before its run. Steps, each logged:
    holds; the ``up`` that follows then repairs them with the program's current inputs.
 
 A failure here (database or CLI unavailable) is logged and the ``up`` goes ahead: it is the
-``up`` that reports a broken database, and drift is looked for again next time.
+``up`` that reports a broken database, and drift is looked for again before the next
+full run.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class DriftCheck:
         report.seconds = time.monotonic() - started
         self.last_report = report
         if report.error:
+            self.last_run = None  # look again before the next full run
             log.warning("Guacamole drift check failed, going on: %s", report.error)
         elif report.drifted:
             log.warning(
