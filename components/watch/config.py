@@ -256,13 +256,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "(0: leave it to the periodic resync)",
     )
 
-    watch.add_argument(
-        "--repair-drift",
-        action=argparse.BooleanOptionalAction,
-        default=env.flag("--repair-drift", True),
-        help="at start-up and each periodic resync, compare the Guacamole rows with the state "
-        "and refresh the drifted ones so the full run repairs them (default on)",
-    )
+    _repair_drift_flag(watch, env, True, "at start-up and each periodic resync")
 
     up = commands.add_parser(
         "up",
@@ -276,13 +270,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         default=env.number("--timeout", 3600.0),
         help="give up after this many seconds (lock waits included)",
     )
-    up.add_argument(
-        "--repair-drift",
-        action=argparse.BooleanOptionalAction,
-        default=env.flag("--repair-drift", False),
-        help="before the update, compare the Guacamole rows with the state and refresh the "
-        "drifted ones so the update repairs them (a password reset, an edit in the UI)",
-    )
+    _repair_drift_flag(up, env, False, "before the update")
 
     preview = commands.add_parser(
         "preview",
@@ -310,6 +298,19 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help="also write the change summary as JSON to this file",
     )
     return parser
+
+
+def _repair_drift_flag(
+    parser: argparse.ArgumentParser, env: _Env, default: bool, when: str
+) -> None:
+    parser.add_argument(
+        "--repair-drift",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--repair-drift", default),
+        help=f"{when}, compare the Guacamole rows with the state and refresh the drifted ones "
+        "so the update repairs them (a password reset, an edit in the UI); default "
+        + ("on" if default else "off"),
+    )
 
 
 def parse(
