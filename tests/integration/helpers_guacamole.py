@@ -46,7 +46,8 @@ def run_watch(cli: PulumiCli, *args: str) -> subprocess.CompletedProcess[str]:
 
 def query(sandbox: Sandbox, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(sandbox.database_url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def connection_parameters(sandbox: Sandbox, workspace: str) -> dict[str, dict[str, str]]:
