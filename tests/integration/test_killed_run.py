@@ -11,6 +11,7 @@ too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from tests.integration.helpers_guacamole import (
     connection_parameters,
     run_watch,
 )
+from tests.integration.test_watch import descendants
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
@@ -53,12 +55,20 @@ def secrets_created(kube: client.CoreV1Api, workspace: str) -> int:
 
 
 def kill_when(process: subprocess.Popen[bytes], reached: Callable[[], bool]) -> None:
-    """SIGKILL the CLI's whole process group as soon as ``reached`` holds."""
+    """SIGKILL the CLI and its children as soon as ``reached`` holds."""
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline and process.poll() is None and not reached():
         time.sleep(0.1)
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
+        # The CLI and every process it started (the language host runs the program in its own
+        # process group), as a pod kill would; no child may outlive the test.
+        tree = [process.pid, *descendants(process.pid)]
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+        for pid in [*tree, *descendants(process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     process.wait(60)
 
 
