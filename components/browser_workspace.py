@@ -4,7 +4,8 @@ Children (all parented here, so ``pulumi stack`` shows one tree per workspace):
 
 * ``GeneratedPassword`` — the per-connection VNC password, generated once;
 * ``Secret client-<name>-vnc`` — that password, read by the container as ``VNC_PASSWORD``;
-* ``Deployment <name>`` — the locked-down browser, replicas from the binding(s);
+* ``Deployment <name>`` — the locked-down browser, replicas from the binding(s); its pod
+  template carries a digest of the password, so a changed password restarts the browser;
 * ``Service client-<name>`` — headless, the hostname guacd dials;
 * ``NetworkPolicy client-<name>`` — only guacd in, only DNS and the allow-list out (optional);
 * ``GuacamoleUser {workspace}@{username}`` and ``GuacamoleConnection <username>`` inside the
@@ -74,9 +75,11 @@ class BrowserWorkspace(pulumi.ComponentResource):
             f"{name}-vnc", **manifests.vnc_secret_args(plan, settings, self.password), opts=child
         )
         adopted = [adopt_after] if adopt_after is not None else []
+        # Not secret: a digest, so the pod template stays readable in a preview.
+        digest = pulumi.Output.unsecret(self.password.apply(manifests.password_digest))
         self.deployment = k8s.apps.v1.Deployment(
             name,
-            **manifests.deployment_args(plan, settings),
+            **manifests.deployment_args(plan, settings, digest),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret, *adopted]),
         )
         self.service = k8s.core.v1.Service(

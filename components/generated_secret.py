@@ -6,7 +6,10 @@ reads and the Guacamole connection parameter guacd sends. It must be identical o
 stable across runs, so it is made by a provider (generated in ``create`` only; ``diff`` never
 reports a change) rather than in the program, which would produce a new value on every run.
 
-To rotate a password on purpose: ``pulumi up --replace <urn of the GeneratedPassword>``.
+To rotate a password on purpose: ``pulumi up --replace <urn of the GeneratedPassword>``; the
+Secret, the Guacamole connection and, through the password digest in the pod template, a running
+browser all follow. A run killed before its state was saved (``PULUMI_SKIP_CHECKPOINTS``) has
+the same effect on the next run: a new password, written to both sides, the pod restarted.
 
 Note: classic VNC authentication only uses the first 8 characters of a password; the
 NetworkPolicy that admits only guacd to port 5900 is the real boundary, the password a second one.

@@ -9,6 +9,7 @@ place; the VNC password Secret, resources, hardening and the NetworkPolicy are n
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pulumi
@@ -38,6 +39,17 @@ ownership to this manager, and lets other writers (the login fast path) be told 
 """
 APPLY_ANNOTATIONS = {PATCH_FORCE: "true", PATCH_FIELD_MANAGER: FIELD_MANAGER}
 
+PASSWORD_DIGEST_ANNOTATION = "awms-browser-workspaces/vnc-password-digest"  # noqa: S105
+"""Pod-template annotation carrying a digest of the VNC password.
+
+Why: the container reads ``VNC_PASSWORD`` from the Secret once, at start. When the password
+changes (a rotation, or a run killed before its state was saved that generated a new one), the
+Secret and the Guacamole connection get the new value but a running pod would keep the old one and
+refuse guacd. A changed digest changes the pod template, so the Deployment rolls the pod. The
+digest is a truncated SHA-256 of a 192-bit random value: it tells nothing about the password.
+"""
+DIGEST_LENGTH = 16
+
 VNC_PASSWORD_KEY = "password"  # noqa: S105 - the Secret key name, not a password
 CERTS_VOLUME = "guacamole-certificates"
 CERTS_PATH = "/usr/lib/firefox/distribution/certs"
@@ -49,12 +61,26 @@ def _annotations(plan: WorkspacePlan) -> dict[str, str]:
     return {WORKSPACE_ANNOTATION: plan.workspace, USERNAME_ANNOTATION: plan.username}
 
 
-def deployment_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
-    """Deployment named after the legacy hash; replicas follow the binding (0 until login)."""
+def password_digest(password: str) -> str:
+    """The value of :data:`PASSWORD_DIGEST_ANNOTATION` for ``password`` (pure)."""
+    return hashlib.sha256(password.encode()).hexdigest()[:DIGEST_LENGTH]
+
+
+def deployment_args(
+    plan: WorkspacePlan, settings: Settings, digest: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
+    """Deployment named after the legacy hash; replicas follow the binding (0 until login).
+
+    ``digest`` (:func:`password_digest` of the VNC password) goes into the pod template so that
+    a changed password restarts the browser with it.
+    """
     name = plan.deployment_name
     annotations = dict(APPLY_ANNOTATIONS)
     if not settings.await_deployments:
         annotations[SKIP_AWAIT] = "true"
+    pod_annotations: dict[str, Any] = dict(_annotations(plan))
+    if digest is not None:
+        pod_annotations[PASSWORD_DIGEST_ANNOTATION] = digest
     return {
         "metadata": {
             "name": name,
@@ -68,7 +94,7 @@ def deployment_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": {DEPLOYMENT_LABEL: name},
-                    "annotations": _annotations(plan),
+                    "annotations": pod_annotations,
                 },
                 "spec": _pod_spec(name, settings),
             },

@@ -33,7 +33,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from . import connections, groups, users
-from .database import Database, shared_database
+from .database import Cursor, Database, shared_database
 from .diffing import same_value
 from .errors import ConfigurationError
 from .hashing import make_credentials
@@ -80,6 +80,19 @@ class _GuacamoleProvider(SqlProvider[Database]):
 
     def _db(self) -> Database:
         return self._handle()
+
+    @classmethod
+    def observe(cls, cur: Cursor, id_: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The outputs ``read`` reports for the stored row(s), or None if they are gone.
+
+        A class method on a caller's cursor so the drift check (``drift``) can observe every
+        row of a stack in one read-only transaction with exactly ``read``'s logic.
+        """
+        raise NotImplementedError
+
+    def _read(self, id_: str, props: Mapping[str, Any]) -> ReadResult:
+        outs = self._db().run(lambda cur: self.observe(cur, id_, props), read_only=True)
+        return ReadResult("", {}) if outs is None else ReadResult(id_, outs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,13 +147,17 @@ class ConnectionGroupProvider(_GuacamoleProvider):
             )
         return CreateResult(str(row.group_id), self._outputs(row, adopted=not ensured.created))
 
+    @classmethod
+    def observe(cls, cur: Cursor, id_: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The outputs ``read`` reports for the stored group, or None if it was deleted."""
+        row = groups.read_group(cur, _parse_id(id_, "connection group id"))
+        if row is None:
+            return None
+        return cls._outputs(row, adopted=bool(plain(props.get("adopted"))))
+
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Report the group as stored (empty id if it was deleted)."""
-        group_id = _parse_id(id_, "connection group id")
-        row = self._db().run(lambda cur: groups.read_group(cur, group_id), read_only=True)
-        if row is None:
-            return ReadResult("", {})
-        return ReadResult(id_, self._outputs(row, adopted=bool(plain(props.get("adopted")))))
+        return self._read(id_, props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Converge placement and limits of the existing group."""
@@ -168,13 +185,18 @@ class ConnectionGroupProvider(_GuacamoleProvider):
 
 
 class UserProvider(_GuacamoleProvider):
-    """A USER entity, its ``guacamole_user`` row and READ on itself."""
+    """A USER entity, its enabled ``guacamole_user`` row and READ on itself.
+
+    ``disabled`` is owned: a user the program declares has a live binding, so a user disabled
+    out of band (the Guacamole UI, a stray script) is drift that ``read`` reports and the next
+    update repairs.
+    """
 
     FIELDS = (
         Field("username", Kind.NAME, identity=True),
         Field("password", Kind.PASSWORD, required=False),
     )
-    HEALTHY_FLAGS = ("has_user_row", "self_read", "password_current")
+    HEALTHY_FLAGS = ("has_user_row", "self_read", "password_current", "enabled")
 
     @staticmethod
     def _outputs(
@@ -185,6 +207,7 @@ class UserProvider(_GuacamoleProvider):
         user_id: int | None,
         self_read: bool,
         password_current: bool,
+        enabled: bool,
         adopted: bool,
     ) -> dict[str, Any]:
         outs: dict[str, Any] = {
@@ -194,6 +217,7 @@ class UserProvider(_GuacamoleProvider):
             "has_user_row": user_id is not None,
             "self_read": self_read,
             "password_current": password_current,
+            "enabled": enabled,
             "adopted": adopted,
         }
         if password is not None:
@@ -216,27 +240,35 @@ class UserProvider(_GuacamoleProvider):
             user_id=ensured.user_id,
             self_read=True,
             password_current=True,
+            enabled=True,
             adopted=not ensured.created,
         )
         return CreateResult(str(ensured.entity_id), outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Report the user as stored; verifies the desired password against the stored hash."""
-        entity_id = _parse_id(id_, "user entity id")
-        row = self._db().run(lambda cur: users.read_user(cur, entity_id), read_only=True)
+    @classmethod
+    def observe(cls, cur: Cursor, id_: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The outputs ``read`` reports for the stored user, or None if it was deleted.
+
+        The desired password (if any) is verified against the stored hash.
+        """
+        row = users.read_user(cur, _parse_id(id_, "user entity id"))
         if row is None:
-            return ReadResult("", {})
+            return None
         password = plain(props.get("password"))
-        outs = self._outputs(
+        return cls._outputs(
             username=row.name,
             password=password,
             entity_id=row.entity_id,
             user_id=row.user_id,
             self_read=row.self_read,
             password_current=row.user_id is not None and row.password_matches(password),
+            enabled=row.user_id is not None and not row.disabled,
             adopted=bool(plain(props.get("adopted"))),
         )
-        return ReadResult(id_, outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Report the user as stored; verifies the desired password against the stored hash."""
+        return self._read(id_, props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Rewrite credentials if the password changed or drifted; restore self READ."""
@@ -258,6 +290,7 @@ class UserProvider(_GuacamoleProvider):
             user_id=user_id,
             self_read=True,
             password_current=True,
+            enabled=True,
             adopted=bool(plain(olds.get("adopted"))),
         )
         return UpdateResult(outs)
@@ -370,20 +403,20 @@ class ConnectionProvider(_GuacamoleProvider):
         outs = self._converged(inputs, ensured.connection_id, adopted=not ensured.created)
         return CreateResult(str(ensured.connection_id), outs)
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Report the connection, its parameters and the entity's READ grants as stored."""
-        connection_id = _parse_id(id_, "connection id")
+    @classmethod
+    def observe(cls, cur: Cursor, id_: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The outputs ``read`` reports: the row, its parameters and the entity's READ grants."""
         entity_id = _optional_int(props.get("entity_id"))
-        row = self._db().run(
-            lambda cur: connections.read_connection(cur, connection_id, entity_id),
-            read_only=True,
-        )
+        row = connections.read_connection(cur, _parse_id(id_, "connection id"), entity_id)
         if row is None:
-            return ReadResult("", {})
-        outs = connection_outputs(
+            return None
+        return connection_outputs(
             row, entity_id=entity_id, adopted=bool(plain(props.get("adopted")))
         )
-        return ReadResult(id_, outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Report the connection, its parameters and the entity's READ grants as stored."""
+        return self._read(id_, props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Converge parameters and grants; move the grants if the user entity changed."""

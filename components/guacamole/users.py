@@ -6,8 +6,10 @@ so concurrent creates resolve with ``ON CONFLICT`` instead of locks. The name
 
 Credentials are always (re)written when a user is created or adopted: adopted legacy rows carry a
 48-byte value that is not a SHA-256 hash, and a user without a desired password must not keep any
-usable local password. The self READ permission mirrors what Guacamole grants implicitly to the
-users it creates, and keeps the Preferences page working.
+usable local password. A declared user is always enabled (``disabled = false``): it exists
+because a binding is live, so a disabled flag set out of band is drift. The self READ permission
+mirrors what Guacamole grants implicitly to the users it creates, and keeps the Preferences page
+working.
 
 Every function takes a cursor inside a transaction owned by the caller.
 """
@@ -31,6 +33,7 @@ class UserRow:
     password_hash: bytes | None
     password_salt: bytes | None
     self_read: bool
+    disabled: bool = False
 
     def password_matches(self, password: str | None) -> bool:
         """True when the stored hash accepts ``password`` (None: nothing to verify)."""
@@ -107,7 +110,8 @@ def read_user(cur: Cursor, entity_id: int) -> UserRow | None:
         "SELECT e.name, u.user_id, u.password_hash, u.password_salt,"
         " EXISTS (SELECT 1 FROM guacamole_user_permission AS p"
         "   WHERE p.entity_id = e.entity_id AND p.affected_user_id = u.user_id"
-        "   AND p.permission = 'READ')"
+        "   AND p.permission = 'READ'),"
+        " COALESCE(u.disabled, false)"
         " FROM guacamole_entity AS e LEFT JOIN guacamole_user AS u ON u.entity_id = e.entity_id"
         " WHERE e.entity_id = %s AND e.type = 'USER'",
         (entity_id,),
@@ -122,6 +126,7 @@ def read_user(cur: Cursor, entity_id: int) -> UserRow | None:
         password_hash=bytes(values[2]) if values[2] is not None else None,
         password_salt=bytes(values[3]) if values[3] is not None else None,
         self_read=bool(values[4]),
+        disabled=bool(values[5]),
     )
 
 
@@ -149,6 +154,11 @@ def converge_user(
     user_id: int | None = values[0]
     if user_id is None or reset_credentials:
         user_id = _write_user_row(cur, entity_id, credentials)
+    else:
+        cur.execute(
+            "UPDATE guacamole_user SET disabled = false WHERE user_id = %s AND disabled",
+            (user_id,),
+        )
     _grant_self_read(cur, entity_id, user_id)
     return user_id
 

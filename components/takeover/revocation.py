@@ -140,7 +140,7 @@ class AccessRevocationProvider(ConvergingProvider, KubeAccess, _GuacamoleProvide
             kinds.append(("Service", str(entry["service"])))
         return kinds
 
-    def _read(self, kind: str, namespace: str, name: str) -> Any | None:
+    def _read_object(self, kind: str, namespace: str, name: str) -> Any | None:
         api = self.api_client()
         try:
             if kind == "Deployment":
@@ -159,13 +159,13 @@ class AccessRevocationProvider(ConvergingProvider, KubeAccess, _GuacamoleProvide
         return [
             f"{kind} {name}"
             for kind, name in self._kinds(entry)
-            if _removable(self._read(kind, namespace, name))
+            if _removable(self._read_object(kind, namespace, name))
         ]
 
     def _delete_objects(self, namespace: str, entry: Mapping[str, Any]) -> None:
         api = self.api_client()
         for kind, name in self._kinds(entry):
-            live = self._read(kind, namespace, name)
+            live = self._read_object(kind, namespace, name)
             if live is None or not _removable(live):
                 continue
             options = client.V1DeleteOptions(

@@ -57,6 +57,7 @@ class WatchConfig:
     watch_timeout: int
     max_preemptions: int
     outputs_settle: float
+    repair_drift: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class UpConfig:
     backoff_max: float
     allow_refused: bool = False
     """Exit 0 rather than 4 when the update refused bindings."""
+    repair_drift: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "(0: leave it to the periodic resync)",
     )
 
+    _repair_drift_flag(watch, env, True, "at start-up and each periodic resync")
+
     up = commands.add_parser(
         "up",
         parents=[common, retry, refused],
@@ -279,6 +283,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         default=env.number("--timeout", 3600.0),
         help="give up after this many seconds (lock waits included)",
     )
+    _repair_drift_flag(up, env, False, "before the update")
 
     preview = commands.add_parser(
         "preview",
@@ -308,6 +313,19 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     return parser
 
 
+def _repair_drift_flag(
+    parser: argparse.ArgumentParser, env: _Env, default: bool, when: str
+) -> None:
+    parser.add_argument(
+        "--repair-drift",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--repair-drift", default),
+        help=f"{when}, compare the Guacamole rows with the state and refresh the drifted ones "
+        "so the update repairs them (a password reset, an edit in the UI); default "
+        + ("on" if default else "off"),
+    )
+
+
 def parse(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> WatchConfig | UpConfig | PreviewConfig:
@@ -331,6 +349,7 @@ def parse(
             args.backoff_initial,
             args.backoff_max,
             allow_refused=bool(args.allow_refused),
+            repair_drift=bool(args.repair_drift),
         )
     kube = KubeConfig(args.kubeconfig, args.namespace)
     if args.command == "preview":
@@ -364,6 +383,7 @@ def parse(
         watch_timeout=args.watch_timeout,
         max_preemptions=args.max_preemptions,
         outputs_settle=args.outputs_settle,
+        repair_drift=bool(args.repair_drift),
     )
 
 

@@ -47,6 +47,8 @@ class FatalError(RuntimeError):
 def run(config: WatchConfig) -> int:
     project = Project.load(config.common.project_dir)
     runner = StackRunner(project, config.common.stack)
+    if config.repair_drift:  # at start-up, then with the periodic resync
+        runner.check_drift(every=config.resync_interval or float("inf"))
     shutdown = Shutdown(runner.interrupt)
     shutdown.install()
     try:

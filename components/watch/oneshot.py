@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 def run(config: UpConfig) -> int:
     project = Project.load(config.common.project_dir)
     runner = StackRunner(project, config.common.stack)
+    if config.repair_drift:
+        runner.check_drift()
     shutdown = Shutdown(runner.interrupt)
     shutdown.install()
     stop = threading.Event()

@@ -27,6 +27,8 @@ from pulumi.automation import (
     Stack,
 )
 
+from components.guacamole.settings import CONFIG_KEY, PROJECT_NAME
+from components.watch.drift import DriftCheck
 from components.watch.locks import LockKeeper, backend_root
 from components.watch.overrides import Project
 from components.watch.pulumi_process import InterruptiblePulumiCommand
@@ -109,6 +111,13 @@ class StackRunner:
             work_dir=str(project.directory), pulumi_command=self.command, env_vars=self.env
         )
         self.stack = Stack.select(stack_name, self.workspace)
+        self.drift: DriftCheck | None = None
+
+    def check_drift(self, every: float = 0.0) -> DriftCheck:
+        """Look for Guacamole drift before full ``up`` runs: before each one (``every`` = 0),
+        or before the first one and then at most once per ``every`` seconds."""
+        self.drift = DriftCheck(self, every=every)
+        return self.drift
 
     def backend_url(self) -> str | None:
         """The backend this stack lives in (``file://...`` for a DIY backend)."""
@@ -139,6 +148,8 @@ class StackRunner:
         instead, which this reads once the CLI has exited.
         """
         operation = "targeted up" if targets else "up"
+        if not targets and self.drift is not None:
+            self.drift.run_if_due()
         args = ["up", "--yes", "--skip-preview", "--color", "never", "--suppress-progress"]
         for urn in targets or ():
             args += ["--target", urn]
@@ -195,15 +206,40 @@ class StackRunner:
             "preview", time.monotonic() - started, changes=changes, stdout=result.stdout
         )
 
-    def export(self) -> dict[str, Any]:
-        """The stack state with secrets left encrypted (``pulumi stack export``)."""
-        result = self.command.run(
-            ["stack", "export", "--stack", self.stack_name],
-            str(self.project.directory),
-            self.env,
-        )
+    def export(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        """The stack state (``pulumi stack export``), secrets encrypted unless ``show_secrets``."""
+        args = ["stack", "export", "--stack", self.stack_name]
+        if show_secrets:
+            args.append("--show-secrets")
+        result = self.command.run(args, str(self.project.directory), self.env)
         parsed: dict[str, Any] = json.loads(result.stdout or "{}")
         return parsed
+
+    def database_url(self) -> str | None:
+        """The Guacamole database URL from the stack's (secret) config, None if unset."""
+        try:
+            result = self.command.run(
+                ["config", "get", f"{PROJECT_NAME}:{CONFIG_KEY}", "--stack", self.stack_name],
+                str(self.project.directory),
+                self.env,
+            )
+        except CommandError:
+            return None
+        return result.stdout.strip() or None
+
+    def refresh(self, targets: Sequence[str]) -> str:
+        """``pulumi refresh`` of exactly ``targets`` (no program run); error text or ""."""
+        if not targets:
+            return ""
+        args = ["refresh", "--yes", "--skip-preview", "--color", "never", "--suppress-progress"]
+        for urn in targets:
+            args += ["--target", urn]
+        args += ["--stack", self.stack_name]
+        try:
+            self.command.run(args, str(self.project.directory), self.env, _debug_line)
+        except CommandError as error:
+            return _tail(error)
+        return ""
 
     def config_values(self) -> dict[str, Any]:
         """The stack's configuration, secrets left out (``pulumi config --json``), by key."""

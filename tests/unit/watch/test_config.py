@@ -64,3 +64,14 @@ def test_refusals(argv: list[str], environ: dict[str, str]) -> None:
 
 def test_env_name() -> None:
     assert env_name("--grace-period") == "AWMS_WATCH_GRACE_PERIOD"
+
+
+def test_repair_drift_is_on_for_the_watcher_and_opt_in_for_up() -> None:
+    watch = parse(["watch", "--stack", "dev"], environ={})
+    assert isinstance(watch, WatchConfig) and watch.repair_drift
+    off = parse(["watch", "--stack", "dev", "--no-repair-drift"], environ={})
+    assert isinstance(off, WatchConfig) and not off.repair_drift
+    up = parse(["up", "--stack", "dev"], environ={})
+    assert isinstance(up, UpConfig) and not up.repair_drift
+    opted = parse(["up", "--stack", "dev"], environ={"AWMS_WATCH_REPAIR_DRIFT": "true"})
+    assert isinstance(opted, UpConfig) and opted.repair_drift

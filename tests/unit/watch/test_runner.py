@@ -95,3 +95,19 @@ def test_a_locked_stack_is_reported_as_such(
     monkeypatch.setenv("FAKE_MODE", "locked")
     outcome = runner.up()
     assert outcome.locked and "currently locked" in outcome.error
+
+
+def test_drift_is_checked_before_full_runs_only(
+    runner: StackRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_MODE", "ok")
+    monkeypatch.setenv("FAKE_EVENTS", events(tmp_path))
+    monkeypatch.delenv("AWMS_GUACAMOLE_DATABASE_URL", raising=False)
+    runner.check_drift()
+    runner.up(targets=["urn:a"])
+    assert "config get" not in (tmp_path / "args.log").read_text()
+    runner.up()
+    calls = (tmp_path / "args.log").read_text().splitlines()
+    assert "config get awms-browser-workspaces:guacamoleDatabaseUrl" in calls[-2]
+    assert " up " in f" {calls[-1]} "
+    assert runner.drift is not None and runner.drift.last_report is not None

@@ -1,0 +1,160 @@
+"""Detect Guacamole drift before a full ``up`` and refresh only the drifted row resources.
+
+The watcher does this at start-up and at each periodic resync (``every`` = the resync interval),
+the pipeline ``up`` with ``--repair-drift`` before its run. Steps, each logged:
+
+1. export the state with its secrets decrypted (the connection's recorded password is one of the
+   fields compared; it stays in this process's memory and is never logged);
+2. observe every Guacamole row resource the state records in one read-only transaction and
+   compare (``components.guacamole.drift``);
+3. ``pulumi refresh --target`` the drifted resources only, so their outputs say what the database
+   holds; the ``up`` that follows then repairs them with the program's current inputs.
+
+A failure here (database or CLI unavailable) is logged and the ``up`` goes ahead: it is the
+``up`` that reports a broken database, and drift is looked for again before the next
+full run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from components.guacamole.database import Database
+from components.guacamole.drift import Drift, RecordedRow, find_drift, row_kind
+from components.guacamole.settings import redact, resolve_dsn
+
+log = logging.getLogger(__name__)
+
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a type marker
+"""The key Pulumi marks a secret value with in an exported state."""
+
+
+class DriftRunner(Protocol):
+    """What the check needs from :class:`components.watch.runner.StackRunner`."""
+
+    def export(self, *, show_secrets: bool = ...) -> dict[str, Any]: ...
+
+    def database_url(self) -> str | None: ...
+
+    def refresh(self, targets: list[str]) -> str:
+        """Refresh exactly ``targets``; the error text, empty on success."""
+        ...
+
+
+@dataclass
+class DriftReport:
+    """What one check found and did; ``error`` is empty when it ran to the end."""
+
+    checked: int = 0
+    drifted: list[Drift] = field(default_factory=list)
+    refreshed: bool = False
+    seconds: float = 0.0
+    error: str = ""
+
+
+def _decoded(value: Any) -> Any:
+    """An exported property value with ``--show-secrets`` secrets turned into their values."""
+    if isinstance(value, Mapping):
+        if value.get(SECRET_SIGNATURE) is not None and "plaintext" in value:
+            return json.loads(str(value["plaintext"]))
+        return {key: _decoded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decoded(item) for item in value]
+    return value
+
+
+def recorded_rows(deployment: Mapping[str, Any] | None) -> list[RecordedRow]:
+    """Every live Guacamole row resource in an exported deployment (pure)."""
+    rows: list[RecordedRow] = []
+    for resource in (deployment or {}).get("resources") or []:
+        kind = row_kind(str(resource.get("type", "")))
+        if kind is None or resource.get("delete") or not resource.get("id"):
+            continue
+        outputs = _decoded(resource.get("outputs") or {})
+        rows.append(RecordedRow(str(resource["urn"]), kind, str(resource["id"]), outputs))
+    return rows
+
+
+class DriftCheck:
+    """Runs the check when due: always with ``every`` = 0, else at most once per ``every`` s."""
+
+    def __init__(
+        self,
+        runner: DriftRunner,
+        *,
+        every: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.runner = runner
+        self.every = every
+        self.clock = clock
+        self.environ = os.environ if environ is None else environ
+        self.last_run: float | None = None
+        self.last_report: DriftReport | None = None
+
+    def due(self) -> bool:
+        if self.last_run is None or self.every <= 0:
+            return True
+        return self.clock() - self.last_run >= self.every
+
+    def run_if_due(self) -> DriftReport | None:
+        return self.run() if self.due() else None
+
+    def run(self) -> DriftReport:
+        """Check, and refresh what drifted; never raises."""
+        self.last_run = self.clock()
+        started = time.monotonic()
+        report = DriftReport()
+        dsn = self.runner.database_url() or resolve_dsn(None, self.environ)
+        try:
+            self._check(report, dsn)
+        except Exception as error:  # the up that follows reports real failures
+            report.error = redact(f"{error.__class__.__name__}: {error}", dsn)
+        report.seconds = time.monotonic() - started
+        self.last_report = report
+        if report.error:
+            self.last_run = None  # look again before the next full run
+            log.warning("Guacamole drift check failed, going on: %s", report.error)
+        elif report.drifted:
+            log.warning(
+                "Guacamole drift in %d of %d row resources, refreshed in %.1fs: %s",
+                len(report.drifted),
+                report.checked,
+                report.seconds,
+                "; ".join(d.describe() for d in report.drifted[:20])
+                + (" ..." if len(report.drifted) > 20 else ""),
+            )
+        else:
+            log.info(
+                "Guacamole drift check: %d row resources match the state (%.1fs)",
+                report.checked,
+                report.seconds,
+            )
+        return report
+
+    def _check(self, report: DriftReport, dsn: str | None) -> None:
+        if not dsn:
+            report.error = "no Guacamole database URL in the stack config or the environment"
+            return
+        state = self.runner.export(show_secrets=True)
+        rows = recorded_rows(state.get("deployment"))
+        del state
+        report.checked = len(rows)
+        if not rows:
+            return
+        database = Database(dsn)
+        try:
+            report.drifted = database.run(lambda cur: find_drift(cur, rows), read_only=True)
+        finally:
+            database.close()
+        if report.drifted:
+            error = self.runner.refresh([d.urn for d in report.drifted])
+            report.refreshed = not error
+            report.error = error
