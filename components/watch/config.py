@@ -57,6 +57,8 @@ class WatchConfig:
     watch_timeout: int
     max_preemptions: int
     outputs_settle: float
+    fast_path: bool = True
+    """Scale a Deployment the moment its binding's ``spec.replicas`` changes (before the run)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,14 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "(0: leave it to the periodic resync)",
     )
 
+    watch.add_argument(
+        "--fast-path",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--fast-path", True),
+        help="scale a browser's Deployment as soon as its binding's spec.replicas changes, "
+        "then record it with the targeted run (default on)",
+    )
+
     up = commands.add_parser(
         "up",
         parents=[common, retry],
@@ -343,6 +353,7 @@ def parse(
         watch_timeout=args.watch_timeout,
         max_preemptions=args.max_preemptions,
         outputs_settle=args.outputs_settle,
+        fast_path=bool(args.fast_path),
     )
 
 
