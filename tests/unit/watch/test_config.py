@@ -64,3 +64,12 @@ def test_refusals(argv: list[str], environ: dict[str, str]) -> None:
 
 def test_env_name() -> None:
     assert env_name("--grace-period") == "AWMS_WATCH_GRACE_PERIOD"
+
+
+def test_the_login_fast_path_is_on_unless_turned_off() -> None:
+    default = parse(["watch", "--stack", "dev"], environ={})
+    assert isinstance(default, WatchConfig) and default.fast_path
+    off = parse(["watch", "--stack", "dev"], environ={"AWMS_WATCH_FAST_PATH": "false"})
+    assert isinstance(off, WatchConfig) and not off.fast_path
+    flagged = parse(["watch", "--stack", "dev", "--no-fast-path"], environ={})
+    assert isinstance(flagged, WatchConfig) and not flagged.fast_path
