@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 FIELD_MANAGER = "awms-login"
 """The fast path's field manager (the program applies as ``awms-browser-workspaces``)."""
 WORKERS = 8
+BURST_FIRST = 2.0
+"""Longest a run waits for the fast path's scale requests in flight before it starts."""
 _REQUEST_TIMEOUT = (5, 15)
 
 Bindings = Mapping[str, Mapping[str, Any]]
@@ -268,7 +270,12 @@ class FastPathRunner:
 
     def up(self, **options: Any) -> RunOutcome:
         """Run, then re-assert every fast-path change since the previous run ended (not just
-        since this one started: the worker reads the bindings for a targeted run before it)."""
+        since this one started: the worker reads the bindings for a targeted run before it).
+
+        A burst of logins is scaled before the run starts: starting the engine takes most of
+        two cores for a moment, and the scales are what the users wait for.
+        """
+        self.fast_path.wait_idle(BURST_FIRST)
         try:
             outcome: RunOutcome = self.runner.up(**options)
         finally:
