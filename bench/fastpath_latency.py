@@ -210,7 +210,7 @@ def fast_table(results: dict[int, dict[str, Any]]) -> str:
             ("down", "1 -> 0", "down_median"),
         ):
             entry, base = fast[direction], floor.get(floor_key)
-            ratio = f"{entry['median'] / base:.0f}x" if base and entry["median"] else "-"
+            ratio = f"{entry['median'] / base:.1f}x" if base and entry["median"] else "-"
             status = fast[f"status_{direction}"]["median"]
             rows.append(
                 f"| {size} | {label} | {_s(base)} | {_s(entry['median'])} | {_s(entry['p95'])} "
