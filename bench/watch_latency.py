@@ -9,9 +9,12 @@ the moment a watch on the Deployment sees ``spec.replicas == 1``, for:
 
 * ``floor``: the same patch made directly on the Deployment (the kube API's own round trip,
   what no trigger can beat);
+* ``fast``: the watcher's login fast path (it scales the Deployment itself, then the targeted run
+  records it), for 0 -> 1 and 1 -> 0, plus a burst of 50 logins patched within one second;
 * ``scoped``: the watcher's targeted run with the program declaring only the targeted bindings
-  (the default);
-* ``program``: the watcher's targeted run with the whole program declared (``--no-scoped``);
+  (the default before the fast path; run with ``--no-fast-path``);
+* ``program``: the watcher's targeted run with the whole program declared (``--no-scoped
+  --no-fast-path``);
 * ``full``: a full ``up`` started right after the patch (what a naive trigger costs).
 
 The watcher runs as a subprocess (``python -m components.watch watch``) against a stack on a
@@ -44,6 +47,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
+from bench.fastpath_latency import fast_table, measure_fast
 from bench.workload import BindingWriter, Workload, binding_name, deployment_name
 from components.bindings import GROUP, PLURAL, VERSION
 from sandbox.environment import BROWSER_NAMESPACE, REPO, Sandbox
@@ -53,7 +57,7 @@ from sandbox.pulumi_cli import PulumiCli
 RESULTS = REPO / "bench" / "results"
 STACK = "watch-bench"
 NAMESPACE = "bench-watch"
-MODES = ("scoped", "program", "full")
+MODES = ("fast", "scoped", "program", "full")
 CONVERGE_TIMEOUT = 6 * 3600.0
 SAMPLE_TIMEOUT = 1800.0
 _FINISHED = re.compile(r"(targeted up|up) finished in ([0-9.]+)s")
@@ -246,7 +250,8 @@ class WatcherProcess:
             sys.executable, "-m", "components.watch", "watch",
             "--stack", STACK,
             "--project-dir", str(bench.cli.project_dir),
-            "--scoped" if mode == "scoped" else "--no-scoped",
+            "--no-scoped" if mode == "program" else "--scoped",
+            "--fast-path" if mode == "fast" else "--no-fast-path",
             "--initial-run", initial_run,
             "--resync-interval", "0",
             "--grace-period", "600",
@@ -294,11 +299,15 @@ class Series:
     latency: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
     run: list[float] = field(default_factory=list)
+    down: list[float] = field(default_factory=list)
+    """1 -> 0 samples, where measured."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "median": median(self.latency),
             "samples": self.latency,
+            "down_median": median(self.down),
+            "down_samples": self.down,
             "status_median": median(self.status),
             "status_samples": self.status,
             "run_seconds_median": median(self.run),
@@ -376,13 +385,12 @@ def measure_floor(bench: Bench, size: int, repeat: int) -> Series:
                 name, BROWSER_NAMESPACE, {"spec": {"replicas": replicas}}
             )
             seen = observer.wait(SAMPLE_TIMEOUT)
-            if replicas == 1:
-                series.latency.append(round(seen - start, 4))
+            (series.latency if replicas == 1 else series.down).append(round(seen - start, 4))
     return series
 
 
 def run_size(
-    bench: Bench, size: int, repeat: int, modes: list[str], full_repeat: int,
+    bench: Bench, size: int, repeat: int, modes: list[str], full_repeat: int, fast_repeat: int,
     log: Callable[[str], None],
 ) -> dict[str, Any]:  # fmt: skip
     ensure_bindings(bench, size, log)
@@ -398,12 +406,18 @@ def run_size(
         watcher = WatcherProcess(bench, mode, "none", bench.log_dir / f"watch-{size}-{mode}.log")
         try:
             watcher.wait_for("watching ", watcher.start, 900)
+            if mode == "fast":
+                log(f"N={size}: login fast path")
+                indices = sample_indices(size, fast_repeat)
+                results[mode] = measure_fast(bench, watcher, size, indices, SAMPLE_TIMEOUT, log)
+                continue
             log(f"N={size}: {mode} targeted runs")
             results[mode] = measure_watcher(bench, watcher, size, repeat, log).as_json()
         finally:
             watcher.stop()
     log(f"N={size}: floor (direct Deployment patch)")
-    results["floor"] = measure_floor(bench, size, repeat).as_json()
+    floor_repeat = max(repeat, fast_repeat) if "fast" in modes else repeat
+    results["floor"] = measure_floor(bench, size, floor_repeat).as_json()
     return results
 
 
@@ -411,7 +425,7 @@ def run_size(
 
 
 def table(results: dict[int, dict[str, Any]], modes: list[str]) -> str:
-    columns = ["floor", *modes]
+    columns = ["floor", *(m for m in modes if m != "fast")]
     titles = {
         "floor": "floor: kube patch",
         "scoped": "targeted, scoped",
@@ -445,8 +459,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="N = 10, 3 samples (for CI)")
     parser.add_argument(
         "--modes",
-        default="scoped,program,full",
+        default="fast,scoped,program,full",
         help=f"comma-separated subset of {','.join(MODES)}",
+    )
+    parser.add_argument(
+        "--fast-repeat",
+        type=int,
+        default=20,
+        help="samples per direction of the fast path per size (default 20; --quick: 5)",
     )
     parser.add_argument(
         "--full-repeat",
@@ -471,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         [10] if args.quick else [10, 100, 1000]
     )
     repeat = args.repeat or (3 if args.quick else 5)
+    fast_repeat = 5 if args.quick and args.fast_repeat == 20 else args.fast_repeat
     modes = [m for m in args.modes.split(",") if m]
     if not modes or not set(modes) <= set(MODES) or min(sizes) < 2:
         print(f"--modes takes {','.join(MODES)}; sizes must be at least 2", file=sys.stderr)
@@ -493,13 +514,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         for size in sorted(sizes):
-            results[size] = run_size(bench, size, repeat, modes, args.full_repeat, log)
+            results[size] = run_size(bench, size, repeat, modes, args.full_repeat, fast_repeat, log)
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     finally:
         if not args.keep:
             bench.box.down()
-    print(table(results, modes))
+    if [m for m in modes if m != "fast"]:
+        print(table(results, modes))
+    if "fast" in modes:
+        print(fast_table(results))
     print(f"\nwritten {output}")
     return 0
 

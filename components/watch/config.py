@@ -58,6 +58,8 @@ class WatchConfig:
     max_preemptions: int
     outputs_settle: float
     repair_drift: bool = True
+    fast_path: bool = True
+    """Scale a Deployment the moment its binding's ``spec.replicas`` changes (before the run)."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,14 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
     _repair_drift_flag(watch, env, True, "at start-up and each periodic resync")
 
+    watch.add_argument(
+        "--fast-path",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--fast-path", True),
+        help="scale a browser's Deployment as soon as its binding's spec.replicas changes, "
+        "then record it with the targeted run (default on)",
+    )
+
     up = commands.add_parser(
         "up",
         parents=[common, retry, refused],
@@ -384,6 +394,7 @@ def parse(
         max_preemptions=args.max_preemptions,
         outputs_settle=args.outputs_settle,
         repair_drift=bool(args.repair_drift),
+        fast_path=bool(args.fast_path),
     )
 
 

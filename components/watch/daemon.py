@@ -20,7 +20,8 @@ from components.kube_client import new_api_client
 from components.settings import SettingsError
 from components.watch.changes import Change, ChangeKind, classify_binding, classify_workspace
 from components.watch.config import WatchConfig
-from components.watch.informer import Informer, WatchedKind
+from components.watch.fastpath import FastPath, FastPathRunner
+from components.watch.informer import Informer, OnChange, WatchedKind
 from components.watch.overrides import Project
 from components.watch.program_settings import shared_settings
 from components.watch.retry import Backoff
@@ -71,10 +72,19 @@ def run(config: WatchConfig) -> int:
 
     stop = threading.Event()
     queue = WorkQueue(Pending(config.debounce, config.max_delay, config.escalate_after))
+    on_binding = _enqueue(queue, classify_binding)
+    fast_path: FastPath | None = None
+    if config.fast_path:
+        fast_path = FastPath(
+            client.AppsV1Api(api_client()),
+            lambda: bindings.snapshot(),
+            statuses=StatusWriter(api_client) if settings.write_binding_status else None,
+        )
+        on_binding = _both(fast_path.on_binding_change, on_binding)
     bindings = Informer(
         BINDINGS,
         api_client,
-        _enqueue(queue, classify_binding),
+        on_binding,
         stop,
         namespace=namespace,
         watch_timeout=config.watch_timeout,
@@ -103,7 +113,7 @@ def run(config: WatchConfig) -> int:
 
     worker = Worker(
         queue,
-        runner,
+        runner if fast_path is None else FastPathRunner(runner, fast_path),
         runner.lock_keeper(config.common.foreign_lock_timeout),
         project,
         config.common.stack,
@@ -129,11 +139,12 @@ def run(config: WatchConfig) -> int:
     )
     thread.start()
     log.info(
-        "watching %s in %s for stack %s (%s targeted runs)",
+        "watching %s in %s for stack %s (%s targeted runs, login fast path %s)",
         ", ".join(str(i.kind) for i in informers),
         f"namespace {namespace}" if namespace else "all namespaces",
         config.common.stack,
         "scoped" if config.scoped else "whole-program",
+        "on" if fast_path is not None else "off",
     )
 
     while not shutdown.requested.wait(1.0):
@@ -142,6 +153,8 @@ def run(config: WatchConfig) -> int:
             shutdown.requested.set()
     stop.set()
     queue.close()
+    if fast_path is not None:
+        fast_path.close()
     clean = drain(
         thread,
         runner.interrupt,
@@ -164,6 +177,16 @@ def _enqueue(
         if change.kind is not ChangeKind.IGNORE:
             log.info("%s (%s run)", change.reason, change.kind)
             queue.add(change)
+
+    return on_change
+
+
+def _both(first: OnChange, then: OnChange) -> OnChange:
+    """The login fast path sees a change before it is queued for its run."""
+
+    def on_change(key: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
+        first(key, old, new)
+        then(key, old, new)
 
     return on_change
 

@@ -75,3 +75,12 @@ def test_repair_drift_is_on_for_the_watcher_and_opt_in_for_up() -> None:
     assert isinstance(up, UpConfig) and not up.repair_drift
     opted = parse(["up", "--stack", "dev"], environ={"AWMS_WATCH_REPAIR_DRIFT": "true"})
     assert isinstance(opted, UpConfig) and opted.repair_drift
+
+
+def test_the_login_fast_path_is_on_unless_turned_off() -> None:
+    default = parse(["watch", "--stack", "dev"], environ={})
+    assert isinstance(default, WatchConfig) and default.fast_path
+    off = parse(["watch", "--stack", "dev"], environ={"AWMS_WATCH_FAST_PATH": "false"})
+    assert isinstance(off, WatchConfig) and not off.fast_path
+    flagged = parse(["watch", "--stack", "dev", "--no-fast-path"], environ={})
+    assert isinstance(flagged, WatchConfig) and not flagged.fast_path
