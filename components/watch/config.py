@@ -76,6 +76,9 @@ class PreviewConfig:
     bindings_file: Path
     overlay: bool
     json_out: Path | None
+    markdown_out: Path | None = None
+    engine_diff: str | None = None
+    """A file for the engine's full diff, ``-`` for stdout, ``None`` to leave it out."""
 
 
 def env_name(flag: str) -> str:
@@ -292,6 +295,19 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         default=None,
         help="also write the change summary as JSON to this file",
     )
+    preview.add_argument(
+        "--markdown",
+        dest="markdown_out",
+        type=Path,
+        default=None,
+        help="also write the access review as Markdown (a merge-request comment) to this file",
+    )
+    preview.add_argument(
+        "--engine-diff",
+        default=None,
+        metavar="FILE",
+        help="write the engine's full diff to this file ('-': print it after the summary)",
+    )
     return parser
 
 
@@ -320,7 +336,15 @@ def parse(
         )
     kube = KubeConfig(args.kubeconfig, args.namespace)
     if args.command == "preview":
-        return PreviewConfig(common, kube, args.bindings_file, bool(args.overlay), args.json_out)
+        return PreviewConfig(
+            common,
+            kube,
+            args.bindings_file,
+            bool(args.overlay),
+            args.json_out,
+            args.markdown_out,
+            args.engine_diff,
+        )
     for flag in ("debounce", "max_delay", "grace_period", "cancel_timeout", "max_preemptions"):
         if getattr(args, flag) < 0:
             raise ConfigError(f"--{flag.replace('_', '-')} must not be negative")

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 
+from components.review.access import announce_up
 from components.watch.config import UpConfig
 from components.watch.overrides import Project
 from components.watch.retry import Backoff
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 def run(config: UpConfig) -> int:
     project = Project.load(config.common.project_dir)
     runner = StackRunner(project, config.common.stack)
+    announce_up(runner, project.directory)  # the log leads with who gains and loses access
     shutdown = Shutdown(runner.interrupt)
     shutdown.install()
     stop = threading.Event()

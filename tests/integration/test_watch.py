@@ -378,7 +378,9 @@ def test_preview_applies_nothing_and_up_applies(
             timeout=DEADLINE, check=False,
         )  # fmt: skip
 
-    preview = run("preview", "--bindings-file", str(manifests), "--json", str(report))
+    preview = run(
+        "preview", "--bindings-file", str(manifests), "--json", str(report), "--engine-diff", "-"
+    )
     assert preview.returncode == 0, preview.stdout + preview.stderr
     summary = json.loads(report.read_text())
     assert summary["ok"] and summary["changes"].get("create", 0) > 0
