@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,8 @@ import yaml
 from components.bindings import API_VERSION, KIND
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli
-from tests.integration.conftest import new_stack
+from tests.integration.conftest import new_stack, run_watch
+from tests.integration.test_lifecycle import apply
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -67,18 +67,8 @@ def stack(program_dir: Path, sandbox: Sandbox) -> Iterator[PulumiCli]:
     cli.destroy()
 
 
-def apply(sandbox: Sandbox, *manifests: dict[str, Any]) -> None:
-    items = {"apiVersion": "v1", "kind": "List", "items": list(manifests)}
-    sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(items))
-
-
 def watch(cli: PulumiCli, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "components.watch", *args, "--stack", cli.stack,
-         "--project-dir", str(cli.project_dir)],
-        cwd=cli.project_dir, env=dict(cli.env), capture_output=True, text=True,
-        timeout=DEADLINE, check=False,
-    )  # fmt: skip
+    return run_watch(cli, *args, timeout=DEADLINE)
 
 
 def preview(cli: PulumiCli, tmp: Path, manifests: list[dict[str, Any]], *flags: str) -> Preview:
