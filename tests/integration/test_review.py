@@ -143,6 +143,19 @@ def test_no_op(stack: PulumiCli, tmp_path: Path) -> None:
     assert not any(access[key] for key in ("granted", "revoked", "changed", "refused"))
 
 
+def test_expiry_and_replicas_changes_read_from_the_real_state(
+    stack: PulumiCli, tmp_path: Path
+) -> None:
+    changed = binding("ann", "ann@example.org", "2098-01-31", replicas=1)
+    lines = preview(stack, tmp_path, [changed], "--overlay").text.splitlines()
+    who = "  changed  ann@example.org  workspace review-ws"
+    assert lines[:3] == [
+        f"Access review of stack {STACK}: 2 changed",
+        f"{who}  expiry 2099-12-31 → 2098-01-31 (binding {NAMESPACE}/ann)",
+        f"{who}  replicas 0 → 1",
+    ]
+
+
 def test_settings_only_change(stack: PulumiCli, tmp_path: Path) -> None:
     stack.config_set("image", "lscsde/analytics-vnc-client:0.1.6")
     try:
