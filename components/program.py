@@ -69,8 +69,14 @@ class Declared:
         by_binding: dict[str, Any] = {}
         for plan in self.plan.workspaces:
             workspace = self.workspaces[plan.deployment_name]
-            for key in plan.binding_keys:
-                by_binding[key] = workspace.summary()
+            for binding in plan.bindings:
+                # Who and until when, so a later review can say what a change takes away.
+                by_binding[binding.key] = {
+                    **workspace.summary(),
+                    "workspace": binding.workspace,
+                    "username": binding.username,
+                    "expires": binding.expires.isoformat(),
+                }
         outputs: dict[str, Any] = {
             "workspaces": by_binding,
             "summary": self.plan.summary(),

@@ -82,6 +82,9 @@ class PreviewConfig:
     bindings_file: Path
     overlay: bool
     json_out: Path | None
+    markdown_out: Path | None = None
+    engine_diff: str | None = None
+    """A file for the engine's full diff, ``-`` for stdout, ``None`` to leave it out."""
     allow_refused: bool = False
     """Exit 0 rather than 4 when bindings would be refused."""
 
@@ -320,6 +323,19 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         default=None,
         help="also write the change summary as JSON to this file",
     )
+    preview.add_argument(
+        "--markdown",
+        dest="markdown_out",
+        type=Path,
+        default=None,
+        help="also write the access review as Markdown (a merge-request comment) to this file",
+    )
+    preview.add_argument(
+        "--engine-diff",
+        default=None,
+        metavar="FILE",
+        help="write the engine's full diff to this file ('-': print it after the summary)",
+    )
     return parser
 
 
@@ -369,6 +385,8 @@ def parse(
             args.bindings_file,
             bool(args.overlay),
             args.json_out,
+            args.markdown_out,
+            args.engine_diff,
             allow_refused=bool(args.allow_refused),
         )
     for flag in ("debounce", "max_delay", "grace_period", "cancel_timeout", "max_preemptions"):

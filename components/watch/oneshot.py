@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from components.review.access import announce_up
 from components.watch import refusals
 from components.watch.config import UpConfig
 from components.watch.overrides import Project
@@ -29,6 +30,7 @@ def run(config: UpConfig) -> int:
     runner = StackRunner(project, config.common.stack)
     if config.repair_drift:
         runner.check_drift()
+    announce_up(runner, project.directory)  # the log leads with who gains and loses access
     shutdown = Shutdown(runner.interrupt)
     shutdown.install()
     stop = threading.Event()

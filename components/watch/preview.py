@@ -8,7 +8,12 @@ the proposed file (a private copy of the stack configuration points ``bindingsFi
 * ``--overlay``: the file's bindings replace or add to the cluster's current bindings (a merge
   request that touches a few bindings of a cluster the portal also writes to).
 
-A preview in which bindings would be refused exits 4 (:mod:`components.watch.refusals`).
+What it prints leads with the access review (:mod:`components.review`): who gains and who loses
+access to which workspace until when, refused bindings, settings changes, then the engine's
+counts. The engine's full diff goes to ``--engine-diff FILE`` (``-``: after the summary), a
+Markdown rendering for a merge-request comment to ``--markdown FILE``, and everything to
+``--json FILE``. A preview in which
+bindings would be refused exits 4 (:mod:`components.watch.refusals`).
 """
 
 from __future__ import annotations
@@ -25,8 +30,14 @@ from components.binding_source import (
     BindingSourceError,
     ClusterBindingSource,
     FileBindingSource,
+    SourcedManifest,
 )
 from components.kube_client import new_api_client
+from components.review.access import review, today
+from components.review.engine import StepRecorder
+from components.review.escape import inert
+from components.review.render import render_markdown, render_text
+from components.review.summary import AccessSummary
 from components.settings import SettingsError
 from components.watch import refusals
 from components.watch.changes import object_key
@@ -42,49 +53,100 @@ def run(config: PreviewConfig) -> int:
     project = Project.load(config.common.project_dir)
     runner = StackRunner(project, config.common.stack)
     path = config.bindings_file.resolve()
+    steps = StepRecorder()
     try:
-        proposed = [item.manifest for item in FileBindingSource(path).load()]
-        previewed = proposed
+        proposed = FileBindingSource(path).load()
         if config.overlay:
-            outcome, previewed = _overlay(runner, config, project, proposed)
+            outcome, planned = _overlay(runner, config, project, proposed, steps)
         else:
+            planned = proposed
             with config_override(project, config.common.stack, path) as config_file:
-                outcome = runner.preview(config_file=config_file)
+                outcome = runner.preview(config_file=config_file, on_event=steps)
     except (BindingSourceError, SettingsError) as error:
         log.error("%s", error)
         return 2
-    sys.stdout.write(outcome.stdout + ("\n" if outcome.stdout else ""))
-    if config.json_out is not None:
-        config.json_out.write_text(json.dumps(_report(outcome, path, config), indent=2) + "\n")
+    summary, unavailable = _summary(runner, planned, steps if outcome.ok else None)
+    sys.stdout.write(
+        render_text(summary, config.common.stack)
+        if summary is not None
+        else f"Access review of stack {inert(config.common.stack)}: unavailable ({unavailable})\n"
+    )
+    _write_outputs(config, outcome, path, summary)
     if not outcome.ok:
         log.error("preview failed: %s", outcome.error)
         return 1
-    summary = ", ".join(f"{op} {n}" for op, n in sorted(outcome.changes.items()))
-    log.info("preview of %s: %s", path, summary or "no changes")
-    refused = refusals.from_manifests(previewed, datetime.now(UTC).date())
+    if summary is None:
+        return 1
+    changes = ", ".join(f"{op} {n}" for op, n in sorted(outcome.changes.items()))
+    log.info("preview of %s: %s", path, changes or "no changes")
+    refused = refusals.from_manifests(
+        [item.manifest for item in planned], datetime.now(UTC).date()
+    )
     return refusals.exit_code(refused, allow=config.allow_refused, what="preview")
 
 
+def _summary(
+    runner: StackRunner, planned: list[SourcedManifest], steps: StepRecorder | None
+) -> tuple[AccessSummary | None, str]:
+    """The access summary; without the stack's state there is none (never a guess)."""
+    try:
+        state = runner.export()
+    except Exception as error:  # reported, and the preview fails
+        first = next(iter(str(error).strip().splitlines()), type(error).__name__)
+        log.error("cannot read the stack state for the access review: %s", first)
+        return None, "the stack state could not be read"
+    return review(state, planned, today(), steps.steps if steps is not None else None), ""
+
+
+def _write_outputs(
+    config: PreviewConfig, outcome: RunOutcome, path: Path, summary: AccessSummary | None
+) -> None:
+    """The engine diff (stdout or a file), the Markdown comment and the JSON report."""
+    diff = "".join(inert(line, quote=False) + "\n" for line in outcome.stdout.splitlines())
+    if config.engine_diff == "-":
+        sys.stdout.write(diff)
+    elif config.engine_diff:
+        Path(config.engine_diff).write_text(diff, encoding="utf-8")
+    if config.markdown_out is not None:
+        config.markdown_out.write_text(
+            render_markdown(summary, config.common.stack)
+            if summary is not None
+            else "**Access review unavailable**: the stack state could not be read.\n",
+            encoding="utf-8",
+        )
+    if config.json_out is not None:
+        report = _report(outcome, path, config)
+        report["access"] = summary.to_json() if summary is not None else None
+        config.json_out.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def _overlay(
-    runner: StackRunner, config: PreviewConfig, project: Project, proposed: list[Any]
-) -> tuple[RunOutcome, list[Any]]:
+    runner: StackRunner,
+    config: PreviewConfig,
+    project: Project,
+    proposed: list[SourcedManifest],
+    steps: StepRecorder,
+) -> tuple[RunOutcome, list[SourcedManifest]]:
+    """Preview the file's bindings laid over the cluster's; also returns the merged bindings."""
     settings = shared_settings(runner.config_values())
     kubeconfig = config.kube.kubeconfig or settings.kubeconfig or None
     namespace = (
         config.kube.namespace if config.kube.namespace is not None else settings.bindings_namespace
     )
     cluster = ClusterBindingSource(namespace, lambda: new_api_client(kubeconfig)).load()
-    merged: dict[str, Any] = {}
+    merged: dict[str, SourcedManifest] = {}
     for item in cluster:
-        merged[object_key(item.manifest) or f"cluster#{len(merged)}"] = item.manifest
-    for index, manifest in enumerate(proposed):
-        key = object_key(manifest) if isinstance(manifest, Mapping) else None
-        merged[key or f"file#{index}"] = manifest
+        merged[object_key(item.manifest) or f"cluster#{len(merged)}"] = item
+    for index, item in enumerate(proposed):
+        key = object_key(item.manifest) if isinstance(item.manifest, Mapping) else None
+        merged[key or f"file#{index}"] = item
     log.info(
         "previewing %d proposed binding(s) over %d in the cluster", len(proposed), len(cluster)
     )
-    with bindings_override(project, config.common.stack, merged.values()) as override:
-        return runner.preview(config_file=override.config_file), list(merged.values())
+    manifests = [item.manifest for item in merged.values()]
+    with bindings_override(project, config.common.stack, manifests) as override:
+        outcome = runner.preview(config_file=override.config_file, on_event=steps)
+    return outcome, list(merged.values())
 
 
 def _report(outcome: RunOutcome, path: Path, config: PreviewConfig) -> dict[str, Any]:

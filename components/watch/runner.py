@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,14 +186,27 @@ class StackRunner:
             events.read(event_log)
         return RunOutcome(operation, time.monotonic() - started, changes=events.changes)
 
-    def preview(self, *, config_file: Path | None = None, diff: bool = True) -> RunOutcome:
+    def preview(
+        self,
+        *,
+        config_file: Path | None = None,
+        diff: bool = True,
+        on_event: Callable[[EngineEvent], None] | None = None,
+    ) -> RunOutcome:
+        """``pulumi preview``; ``on_event`` also sees every engine event (a review's steps)."""
         events = _EventCollector()
+
+        def both(event: EngineEvent) -> None:
+            events(event)
+            if on_event is not None:
+                on_event(event)
+
         started = time.monotonic()
         try:
             result = self.stack.preview(
                 config_file=str(config_file) if config_file else None,
                 diff=diff,
-                on_event=events,
+                on_event=both,
                 color="never",
                 suppress_progress=True,
             )

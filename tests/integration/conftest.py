@@ -9,6 +9,8 @@ test runs never share a stack file.
 from __future__ import annotations
 
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,3 +66,15 @@ def new_stack(program: Path, sandbox: Sandbox, name: str) -> PulumiCli:
     cli.config_set("kubeconfig", str(sandbox.kube.kubeconfig))
     cli.config_set("guacamoleDatabaseUrl", sandbox.database_url, secret=True)
     return cli
+
+
+def run_watch(
+    cli: PulumiCli, *args: str, timeout: float = 900.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -m components.watch`` against ``cli``'s stack, as a pipeline job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "components.watch", *args, "--stack", cli.stack,
+         "--project-dir", str(cli.project_dir)],
+        cwd=cli.project_dir, env=dict(cli.env), capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip

@@ -30,7 +30,7 @@ from components import naming
 from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli
-from tests.integration.conftest import new_stack
+from tests.integration.conftest import new_stack, run_watch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -371,14 +371,11 @@ def test_preview_applies_nothing_and_up_applies(
     report = tmp_path / "preview.json"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "components.watch", *args, "--stack", cli.stack,
-             "--project-dir", str(cli.project_dir)],
-            cwd=cli.project_dir, env=dict(cli.env), capture_output=True, text=True,
-            timeout=DEADLINE, check=False,
-        )  # fmt: skip
+        return run_watch(cli, *args, timeout=DEADLINE)
 
-    preview = run("preview", "--bindings-file", str(manifests), "--json", str(report))
+    preview = run(
+        "preview", "--bindings-file", str(manifests), "--json", str(report), "--engine-diff", "-"
+    )
     assert preview.returncode == 0, preview.stdout + preview.stderr
     summary = json.loads(report.read_text())
     assert summary["ok"] and summary["changes"].get("create", 0) > 0
