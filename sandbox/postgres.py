@@ -286,6 +286,23 @@ class PostgresServer:
                 )
         return _dsn(role, owner_password, "127.0.0.1", self.port, name)
 
+    def create_login(self, role: str, password: str, database: str) -> str:
+        """Create login ``role`` (or reset its password) with no privilege; return its DSN.
+
+        What it may do in ``database`` is for the caller to grant.
+        """
+        if self.port is None:
+            raise PostgresSandboxError("server is not started")
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+            conn.execute(
+                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                    verb, sql.Identifier(role), sql.Literal(password)
+                )
+            )
+        return _dsn(role, password, "127.0.0.1", self.port, database)
+
     def drop_database(self, name: str, *, drop_owner: bool = True) -> None:
         """Drop database ``name`` (forcing sessions out) and, optionally, the role ``name``."""
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
