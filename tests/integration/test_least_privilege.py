@@ -408,3 +408,24 @@ def test_preview_identity_previews_and_its_up_writes_nothing(
     cli.config_set("kubeconfig", str(kubeconfigs[PIPELINE]))
     cli.env = {**cli.env, "KUBECONFIG": str(kubeconfigs[PIPELINE])}
     cli.destroy()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DROP TABLE guacamole_connection_history",
+        "TRUNCATE guacamole_connection_history",
+        "ALTER TABLE guacamole_connection_history ADD COLUMN x int",
+        "CREATE TABLE intruder (x int)",
+        "SELECT setval('guacamole_entity_entity_id_seq', 1)",
+        "CREATE TEMPORARY TABLE intruder (x int)",
+    ],
+)
+def test_sandbox_database_login_may_only_read_and_write_rows(
+    sandbox: Sandbox, statement: str
+) -> None:
+    with psycopg.connect(sandbox.database_url) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("guacamole_app",)
+        conn.execute("SELECT count(*) FROM guacamole_connection_history").fetchone()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(statement)
