@@ -26,7 +26,7 @@ from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.identities import PIPELINE, PREVIEW, WATCHER
 from sandbox.pulumi_cli import PulumiCli, PulumiCommandError, change_summary
 from tests.integration.conftest import new_stack
-from tests.integration.test_watch import Watcher, wait_until
+from tests.integration.test_watch import Cluster, Watcher, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -50,14 +50,12 @@ def binding(namespace: str, name: str, workspace: str, user: str, replicas: int 
     }
 
 
-class Api:
-    """The kubernetes client as one identity (a kubeconfig file)."""
+class Api(Cluster):
+    """The kubernetes client as one identity (a kubeconfig file), in any bindings namespace."""
 
     def __init__(self, kubeconfig: Path) -> None:
-        api = config.new_client_from_config(str(kubeconfig))
-        self.custom = client.CustomObjectsApi(api)
-        self.apps = client.AppsV1Api(api)
-        self.core = client.CoreV1Api(api)
+        super().__init__(kubeconfig)
+        api = self.custom.api_client
         self.rbac = client.RbacAuthorizationV1Api(api)
         self.networking = client.NetworkingV1Api(api)
 
@@ -76,15 +74,6 @@ class Api:
 
     def delete_binding(self, namespace: str, name: str) -> None:
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-
-    def replicas(self, deployment: str) -> int | None:
-        try:
-            body = self.apps.read_namespaced_deployment(deployment, BROWSER_NAMESPACE)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return int(body.spec.replicas or 0)
 
     def snapshot(self) -> dict[str, str]:
         """Every browser-namespace object of the declared kinds, with its resourceVersion."""
@@ -235,6 +224,17 @@ def namespace(sandbox: Sandbox, name: str) -> str:
     return name
 
 
+def bound_stack(
+    program: Path, sandbox: Sandbox, admin: Api, tag: str, account: Path, users: list[str]
+) -> tuple[str, str, PulumiCli, list[str]]:
+    """A namespace ``tag`` with one binding per user of workspace ``<tag>-ws``, and its stack."""
+    ns, workspace = namespace(sandbox, tag), f"{tag}-ws"
+    for index, user in enumerate(users):
+        admin.create_binding(binding(ns, f"b{index}", workspace, user))
+    cli = identity_stack(program, sandbox, tag, account, ns)
+    return ns, workspace, cli, [naming.deployment_name(workspace, user) for user in users]
+
+
 # Tests ---------------------------------------------------------------------------------------
 
 
@@ -294,13 +294,10 @@ def test_forbidden_actions_are_refused(
 def test_pipeline_identity_runs_the_whole_lifecycle(
     program_dir: Path, sandbox: Sandbox, admin: Api, kubeconfigs: dict[str, Path]
 ) -> None:
-    ns = namespace(sandbox, "lp-pipeline")
-    workspace = "lp-pipeline-ws"
     users = ["ann@example.org", "bob@example.org"]
-    for index, user in enumerate(users):
-        admin.create_binding(binding(ns, f"b{index}", workspace, user))
-    cli = identity_stack(program_dir, sandbox, "lp-pipeline", kubeconfigs[PIPELINE], ns)
-    names = [naming.deployment_name(workspace, user) for user in users]
+    ns, workspace, cli, names = bound_stack(
+        program_dir, sandbox, admin, "lp-pipeline", kubeconfigs[PIPELINE], users
+    )
 
     cli.up()
     assert [admin.replicas(name) for name in names] == [0, 0]
@@ -330,29 +327,26 @@ def test_pipeline_identity_runs_the_whole_lifecycle(
 def test_watcher_identity_runs_the_watcher(
     program_dir: Path, sandbox: Sandbox, admin: Api, kubeconfigs: dict[str, Path], tmp_path: Path
 ) -> None:
-    ns = namespace(sandbox, "lp-watch")
-    workspace = "lp-watch-ws"
     users = ["cid@example.org", "dee@example.org"]
-    for index, user in enumerate(users):
-        admin.create_binding(binding(ns, f"w{index}", workspace, user))
-    cli = identity_stack(program_dir, sandbox, "lp-watch", kubeconfigs[WATCHER], ns)
-    names = [naming.deployment_name(workspace, user) for user in users]
+    ns, _, cli, names = bound_stack(
+        program_dir, sandbox, admin, "lp-watch", kubeconfigs[WATCHER], users
+    )
     watcher = Watcher(cli, tmp_path / "watch.log")
     watcher.start()
     try:
         wait_until("the start-up run", lambda: watcher.logged("up finished in"), watcher)
         assert [admin.replicas(name) for name in names] == [0, 0]
 
-        admin.patch_binding(ns, "w1", {"spec": {"replicas": 1}})
+        admin.patch_binding(ns, "b1", {"spec": {"replicas": 1}})
         wait_until(
             "the login to scale the Deployment and its status to follow",
             lambda: (
                 admin.replicas(names[1]) == 1
-                and admin.get_binding(ns, "w1").get("status", {}).get("replicas") == 1
+                and admin.get_binding(ns, "b1").get("status", {}).get("replicas") == 1
             ),
             watcher,
         )
-        admin.delete_binding(ns, "w0")
+        admin.delete_binding(ns, "b0")
         wait_until("the deleted binding's browser to go", lambda: admin.replicas(names[0]) is None)
         assert "Forbidden" not in watcher.output() and "forbidden" not in watcher.output()
         assert watcher.terminate() == 0, watcher.output()[-4000:]

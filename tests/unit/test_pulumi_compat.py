@@ -59,7 +59,7 @@ def fake_pulumi(
 
 
 def run_env(
-    tmp_path: Path, path: str, choice: str = "installed"
+    tmp_path: Path, path: str, choice: str = "installed", **extra: str
 ) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": path,
@@ -67,6 +67,7 @@ def run_env(
         # An empty cache: nothing is built there, whatever this machine has.
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "HOME": str(tmp_path),
+        **extra,
     }
     return subprocess.run(
         [sys.executable, str(TOOLCHAIN), "env"],
@@ -74,6 +75,7 @@ def run_env(
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
     )
 
 
