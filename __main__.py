@@ -2,11 +2,16 @@
 
 import pulumi
 
+from components.access_check import require_write_access
 from components.binding_source import make_source
+from components.kube_client import new_api_client
 from components.program import declare
 from components.settings import load_settings
 
 settings = load_settings()
+if not pulumi.runtime.is_dry_run():
+    # Before any resource is registered, so a refused update has written nothing.
+    require_write_access(settings, new_api_client(settings.kubeconfig or None))
 declared = declare(settings, make_source(settings))
 for key, value in declared.outputs().items():
     pulumi.export(key, value)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.identities import RBAC_MANIFESTS, write_kubeconfig
 from sandbox.kube import KubeControlPlane, apply_manifests
 from sandbox.postgres import PostgresServer
 
@@ -26,6 +27,10 @@ REPO = Path(__file__).resolve().parent.parent
 CRDS = REPO / "crds"
 STATE_FILE = "sandbox.json"
 GUACAMOLE_DATABASE = "guacamole"
+# The database and its tables belong to the owner role (named like the database); the program,
+# the demo and the tests sign in as the login role, which may only read and write rows.
+GUACAMOLE_OWNER_ROLE = "guacamole"
+GUACAMOLE_LOGIN_ROLE = "guacamole_app"
 BROWSER_NAMESPACE = "guacamole"
 BINDINGS_NAMESPACE = "jupyterhub"
 # Matches the encryption salt committed in stacks/Pulumi.dev.yaml; guards sandbox secrets only.
@@ -84,6 +89,7 @@ class Sandbox:
     postgres: PostgresServer
     kube: KubeControlPlane
     database_url: str = ""
+    owner_database_url: str = ""
     passphrase: str = ""
 
     @classmethod
@@ -106,6 +112,7 @@ class Sandbox:
             postgres=PostgresServer.from_state(state["postgres"]),
             kube=KubeControlPlane.from_state(state["kube"]),
             database_url=state["database_url"],
+            owner_database_url=state.get("owner_database_url", ""),
             passphrase=state["passphrase"],
         )
 
@@ -123,23 +130,46 @@ class Sandbox:
             shutil.rmtree(stale, ignore_errors=True)
         try:
             self.postgres.start()
-            self.database_url = self.postgres.create_database(
-                GUACAMOLE_DATABASE, secrets.token_urlsafe(24)
+            self.owner_database_url = self.postgres.create_database(
+                GUACAMOLE_DATABASE, secrets.token_urlsafe(24), owner=GUACAMOLE_OWNER_ROLE
             )
             import psycopg
 
-            with psycopg.connect(self.database_url) as conn:
+            with psycopg.connect(self.owner_database_url) as conn:
                 apply_schema(conn)
+            self.database_url = self._create_login()
             self.kube.start()
             apply_manifests(self.kube.kubeconfig, sorted(CRDS.glob("*.yaml")))
             for namespace in (BROWSER_NAMESPACE, BINDINGS_NAMESPACE):
                 self.kubectl("create", "namespace", namespace)
+            apply_manifests(self.kube.kubeconfig, [RBAC_MANIFESTS])
             self.backend_dir.mkdir(parents=True, exist_ok=True)
             self.passphrase = self.passphrase or DEV_STACK_PASSPHRASE
             self.save()
         except BaseException:
             self.down()
             raise
+
+    def _create_login(self) -> str:
+        """The DML-only login production should use: rows yes, tables no (see dbadmin.grants)."""
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        from components.guacamole.dbadmin.grants import apply_grants
+
+        url = self.postgres.create_login(
+            GUACAMOLE_LOGIN_ROLE, secrets.token_urlsafe(24), GUACAMOLE_DATABASE
+        )
+        admin = make_conninfo(self.postgres.admin_dsn, dbname=GUACAMOLE_DATABASE)
+        with psycopg.connect(admin) as conn, conn.cursor() as cur:
+            apply_grants(cur, GUACAMOLE_DATABASE, GUACAMOLE_LOGIN_ROLE, GUACAMOLE_OWNER_ROLE)
+        return url
+
+    def identity_kubeconfig(self, account: str) -> Path:
+        """A fresh kubeconfig acting as ServiceAccount ``guacamole/<account>`` (deploy/)."""
+        return write_kubeconfig(
+            self.kube.kubeconfig, account, self.workdir / "identities" / f"{account}.kubeconfig"
+        )
 
     def down(self) -> None:
         """Stop only this sandbox's processes; leave files for post-mortems unless purged."""
@@ -156,6 +186,7 @@ class Sandbox:
             "postgres": self.postgres.to_state(),
             "kube": self.kube.to_state(),
             "database_url": self.database_url,
+            "owner_database_url": self.owner_database_url,
             "passphrase": self.passphrase,
         }
         path = self.workdir / STATE_FILE

@@ -263,14 +263,8 @@ class PostgresServer:
         if self.port is None:
             raise PostgresSandboxError("server is not started")
         role = owner or name
+        dsn = self.create_login(role, owner_password, name)
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
-            verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-            conn.execute(
-                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                    verb, sql.Identifier(role), sql.Literal(owner_password)
-                )
-            )
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 # FILE_COPY (PostgreSQL 15+) clones a template far faster than WAL logging it
                 # when fsync is off, which matters for a fresh database per test.
@@ -284,7 +278,24 @@ class PostgresServer:
                         strategy,
                     )
                 )
-        return _dsn(role, owner_password, "127.0.0.1", self.port, name)
+        return dsn
+
+    def create_login(self, role: str, password: str, database: str) -> str:
+        """Create login ``role`` (or reset its password) with no privilege; return its DSN.
+
+        What it may do in ``database`` is for the caller to grant.
+        """
+        if self.port is None:
+            raise PostgresSandboxError("server is not started")
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+            conn.execute(
+                sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                    verb, sql.Identifier(role), sql.Literal(password)
+                )
+            )
+        return _dsn(role, password, "127.0.0.1", self.port, database)
 
     def drop_database(self, name: str, *, drop_owner: bool = True) -> None:
         """Drop database ``name`` (forcing sessions out) and, optionally, the role ``name``."""

@@ -12,6 +12,8 @@ Usage::
 
     scripts/toolchain.py install [NAME ...]   # build what is missing, print where it went
     scripts/toolchain.py env                  # shell exports that put the tools to use
+                                              # (the built toolset, else a compatible installed
+                                              # pulumi; AWMS_TOOLCHAIN=built|installed|auto)
     scripts/toolchain.py path                 # the bin directory
     scripts/toolchain.py check                # exit non-zero unless everything is built
     scripts/toolchain.py tidy NAME            # refresh a wrapper's go.sum (maintainers)
@@ -394,8 +396,45 @@ def cmd_install(names: list[str]) -> None:
     print(bin_dir())
 
 
+TOOLCHAIN_CHOICE = "AWMS_TOOLCHAIN"
+
+
+def chosen_env() -> dict[str, str]:
+    """The built toolset's environment, or a compatible installed CLI's (see pulumi_compat).
+
+    ``auto`` (the default) takes the built toolset when it is complete, else an installed CLI;
+    ``built`` and ``installed`` force one. Nothing here feeds the toolset key.
+    """
+    from pulumi_compat import IncompatibleToolchainError, installed_env
+
+    choice = os.environ.get(TOOLCHAIN_CHOICE, "auto")
+    if choice not in ("auto", "built", "installed"):
+        raise SystemExit(f"toolchain: {TOOLCHAIN_CHOICE} must be auto, built or installed")
+    if choice == "built" or (choice == "auto" and not missing()):
+        return tool_env()
+    try:
+        exports: dict[str, str] = installed_env(
+            os.environ, PULUMI_VERSION, "kubernetes", KUBERNETES_PROVIDER_VERSION
+        )
+        return exports
+    except IncompatibleToolchainError as error:
+        built = (
+            ""
+            if choice == "installed"
+            else (
+                f"the project's toolset is not built (missing: {', '.join(missing())}; "
+                "`scripts/toolchain.py install` builds it) and "
+            )
+        )
+        raise SystemExit(
+            f"toolchain: {built}the installed Pulumi cannot be used: {error}\n"
+            f"toolchain: needs pulumi >= {PULUMI_VERSION} (3.x) with its Python language host "
+            f"and `pulumi plugin install resource kubernetes {KUBERNETES_PROVIDER_VERSION}`"
+        ) from None
+
+
 def cmd_env() -> None:
-    for key, value in tool_env().items():
+    for key, value in chosen_env().items():
         print(f"export {key}={shlex_quote(value)}")
 
 

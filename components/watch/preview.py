@@ -79,9 +79,7 @@ def run(config: PreviewConfig) -> int:
         return 1
     changes = ", ".join(f"{op} {n}" for op, n in sorted(outcome.changes.items()))
     log.info("preview of %s: %s", path, changes or "no changes")
-    refused = refusals.from_manifests(
-        [item.manifest for item in planned], datetime.now(UTC).date()
-    )
+    refused = refusals.from_manifests([item.manifest for item in planned], datetime.now(UTC).date())
     return refusals.exit_code(refused, allow=config.allow_refused, what="preview")
 
 
