@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import manifests
 from components.binding_source import BindingSource
 from components.binding_status import (
     BindingStatus,
@@ -31,6 +32,7 @@ from components.binding_status import (
 )
 from components.bindings import parse_binding
 from components.browser_workspace import BrowserWorkspace
+from components.firefox_policy import allowed_patterns
 from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup, GuacamoleUser
 from components.guacamole.bootstrap import (
     DatabaseBootstrap,
@@ -51,6 +53,7 @@ class Declared:
     workspaces: Mapping[str, BrowserWorkspace]
     statuses: Mapping[str, BindingStatus]
     bootstrap: DatabaseBootstrap | None = None
+    firefox_policy: k8s.core.v1.ConfigMap | None = None
 
     def outputs(self) -> dict[str, Any]:
         """Stack outputs: per-binding names and connection ids, counts, and every problem."""
@@ -89,6 +92,7 @@ def declare(settings: Settings, source: BindingSource, *, today: date | None = N
     after: list[pulumi.Resource] = bootstrap.ready if bootstrap else []
 
     kubernetes = k8s.Provider("kubernetes", kubeconfig=settings.kubeconfig or None)
+    firefox_policy = _firefox_policy(settings, kubernetes)
     groups = {
         workspace: GuacamoleConnectionGroup(
             f"group-{workspace}",
@@ -112,7 +116,23 @@ def declare(settings: Settings, source: BindingSource, *, today: date | None = N
         for p in plan.workspaces
     }
     statuses = _statuses(plan, workspaces) if settings.write_binding_status else {}
-    return Declared(plan, groups, workspaces, statuses, bootstrap)
+    return Declared(plan, groups, workspaces, statuses, bootstrap, firefox_policy)
+
+
+def _firefox_policy(settings: Settings, kubernetes: k8s.Provider) -> k8s.core.v1.ConfigMap | None:
+    """The browsers' lock-down policy, once per stack; an existing ConfigMap is adopted."""
+    if not settings.declare_firefox_policy:
+        return None
+    if not allowed_patterns(settings):
+        pulumi.log.warn(
+            "browserUrl and firefoxAllowedUrls are empty: the Firefox policy blocks every site; "
+            "set browserUrl (JupyterHub) or list the allowed sites in firefoxAllowedUrls"
+        )
+    return k8s.core.v1.ConfigMap(
+        "firefox-policy",
+        **manifests.firefox_policy_args(settings),
+        opts=pulumi.ResourceOptions(provider=kubernetes),
+    )
 
 
 def _bootstrap(settings: Settings) -> DatabaseBootstrap:
