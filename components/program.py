@@ -92,7 +92,7 @@ def declare(settings: Settings, source: BindingSource, *, today: date | None = N
     after: list[pulumi.Resource] = bootstrap.ready if bootstrap else []
 
     kubernetes = k8s.Provider("kubernetes", kubeconfig=settings.kubeconfig or None)
-    firefox_policy = _firefox_policy(settings, kubernetes)
+    firefox_policy = _firefox_policy(settings)
     groups = {
         workspace: GuacamoleConnectionGroup(
             f"group-{workspace}",
@@ -119,8 +119,13 @@ def declare(settings: Settings, source: BindingSource, *, today: date | None = N
     return Declared(plan, groups, workspaces, statuses, bootstrap, firefox_policy)
 
 
-def _firefox_policy(settings: Settings, kubernetes: k8s.Provider) -> k8s.core.v1.ConfigMap | None:
-    """The browsers' lock-down policy, once per stack; an existing ConfigMap is adopted."""
+def _firefox_policy(settings: Settings) -> k8s.core.v1.ConfigMap | None:
+    """The browsers' lock-down policy, once per stack; an existing ConfigMap is adopted.
+
+    Its own provider makes the ConfigMap mutable: by default pulumi-kubernetes replaces a
+    ConfigMap on every change, which for a fixed name means deleting it first, and a browser
+    starting in that gap would fail to mount its policy.
+    """
     if not settings.declare_firefox_policy:
         return None
     if not allowed_patterns(settings):
@@ -131,7 +136,13 @@ def _firefox_policy(settings: Settings, kubernetes: k8s.Provider) -> k8s.core.v1
     return k8s.core.v1.ConfigMap(
         "firefox-policy",
         **manifests.firefox_policy_args(settings),
-        opts=pulumi.ResourceOptions(provider=kubernetes),
+        opts=pulumi.ResourceOptions(
+            provider=k8s.Provider(
+                "kubernetes-firefox-policy",
+                kubeconfig=settings.kubeconfig or None,
+                enable_config_map_mutable=True,
+            )
+        ),
     )
 
 
