@@ -64,3 +64,11 @@ def open_session(
 def close_session(conn: psycopg.Connection[Any], history_id: int, end: datetime) -> None:
     """The tunnel closes: Guacamole sets ``end_date``."""
     conn.execute(UPDATE_END_DATE, {"history_id": history_id, "end_date": end})
+
+
+def db_now(conn: psycopg.Connection[Any]) -> datetime:
+    """The database's ``now()``: the clock the idle check decides on."""
+    row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    value: datetime = row[0]
+    return value

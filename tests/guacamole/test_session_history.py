@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-
 from components.guacamole.database import Cursor, Database
 from components.watch.idle import IdlePolicy, Reason, Session, Verdict, decide
 from components.watch.session_history import read_sessions
 from tests.guacamole.conftest import GuacDb, Providers
 from tests.guacamole.helpers import create_binding
-from tests.guacamole.sessions import close_session, open_session
+from tests.guacamole.sessions import close_session, db_now, open_session
 
 POLICY = IdlePolicy(
     timeout=timedelta(minutes=30),
@@ -44,12 +42,6 @@ class CountingDatabase(Database):
         return super().run(lambda cursor: work(Counting(cursor)), read_only=read_only)
 
 
-def _db_now(conn: psycopg.Connection[Any]) -> Any:
-    row = conn.execute("SELECT now()").fetchone()
-    assert row is not None
-    return row[0]
-
-
 def test_one_statement_reads_every_managed_browser_and_only_its_sessions(
     guac_db: GuacDb, providers: Providers
 ) -> None:
@@ -66,7 +58,7 @@ def test_one_statement_reads_every_managed_browser_and_only_its_sessions(
         username="idle@example.org",
     )
     with guac_db.connect() as conn:
-        now = _db_now(conn)
+        now = db_now(conn)
         hour = timedelta(hours=1)
         minute = timedelta(minutes=1)
         # idle: a session that opened and closed 2 hours ago; one from last week (outside window)
@@ -119,11 +111,11 @@ def test_a_session_closing_is_seen_on_the_next_read(guac_db: GuacDb, providers: 
     )
     database = Database(guac_db.dsn)
     with guac_db.connect() as conn:
-        row = open_session(conn, "ws", "u", _db_now(conn) - timedelta(minutes=40))
+        row = open_session(conn, "ws", "u", db_now(conn) - timedelta(minutes=40))
     (sessions,) = read_sessions(database, [("ws", "u")], POLICY.history_window).sessions
     assert sessions == (Session(sessions[0].start, None),)
     with guac_db.connect() as conn:
-        close_session(conn, row, _db_now(conn) - timedelta(minutes=31))
+        close_session(conn, row, db_now(conn) - timedelta(minutes=31))
     records = read_sessions(database, [("ws", "u")], POLICY.history_window)
     (closed,) = records.sessions[0]
     assert closed.end is not None

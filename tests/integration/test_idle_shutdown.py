@@ -28,7 +28,7 @@ from components.manifests import FIREFOX_POLICY_DIGEST
 from components.settings import settings_from_values
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import change_summary
-from tests.guacamole.sessions import close_session, open_session
+from tests.guacamole.sessions import close_session, db_now, open_session
 from tests.integration.conftest import new_stack
 from tests.integration.test_watch import Cluster, Watcher, wait_until
 
@@ -99,12 +99,6 @@ def idle_watcher(program_dir: Path, sandbox: Sandbox, tmp_path: Path) -> Iterato
         running.terminate()
 
 
-def _db_now(conn: psycopg.Connection[Any]) -> Any:
-    row = conn.execute("SELECT now()").fetchone()
-    assert row is not None
-    return row[0]
-
-
 def test_idle_browsers_stop_and_busy_ones_keep_running(
     idle_watcher: Watcher, sandbox: Sandbox
 ) -> None:
@@ -121,7 +115,7 @@ def test_idle_browsers_stop_and_busy_ones_keep_running(
 
     # Guacamole's own records, written before the logins so nothing races the short grace.
     with psycopg.connect(sandbox.database_url, autocommit=True) as conn:
-        now = _db_now(conn)
+        now = db_now(conn)
         busy = open_session(conn, WORKSPACE, USERS["busy"], now)
         done = open_session(conn, WORKSPACE, USERS["done"], now - timedelta(minutes=3))
         close_session(conn, done, now)
@@ -152,7 +146,7 @@ def test_idle_browsers_stop_and_busy_ones_keep_running(
 
     # The session closes; the browser stops after the idle timeout.
     with psycopg.connect(sandbox.database_url, autocommit=True) as conn:
-        close_session(conn, busy, _db_now(conn))
+        close_session(conn, busy, db_now(conn))
     wait_until(
         "the browser whose session closed to stop",
         lambda: bindings.replicas("busy") == 0 and cluster.replicas(deployments["busy"]) == 0,
