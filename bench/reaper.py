@@ -158,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             apply_schema(conn, "1.5")
         stats = SqlStats(server.admin_dsn, DATABASE)
         stats.prepare()
-        print(f"{'N':>6} {'rows':>8} {'check s':>9} {'SQL/check':>10} "
-              f"{'baseline s':>11} {'SQL/check':>10} {'ratio s':>8}")  # fmt: skip
+        print(
+            f"{'N':>6} {'rows':>8} {'check s':>9} {'SQL/check':>10} "
+            f"{'baseline s':>11} {'SQL/check':>10} {'ratio s':>8}"
+        )
         for size in sizes:
             populate(dsn, size, args.history)
             program = measure(dsn, stats, size, args.repeat, per_browser=False)

@@ -50,7 +50,7 @@ Snapshot = Callable[[], Mapping[str, Mapping[str, Any]]]
 
 
 def inert(text: str) -> str:
-    """``text`` with control, format and separator characters escaped (``\\x1b`` -> ``\\x1b``).
+    """``text`` with control, format, bidi and line-separator characters written as escapes.
 
     Why: workspace and user names come from bindings anyone with edit rights can write; printed
     raw, a newline or an ANSI sequence would forge a log line or an Event message.
@@ -117,9 +117,12 @@ class Reaper:
         while not stop.wait(self.settings.check_interval):
             try:
                 self.cycle()
-            except Exception as error:
-                log.warning("idle check failed, retrying in %ss: %s", self.settings.check_interval,
-                            inert(str(error)))  # fmt: skip
+            except Exception as error:  # an outage delays the check, never ends the watcher
+                log.warning(
+                    "idle check failed, retrying in %ss: %s",
+                    self.settings.check_interval,
+                    inert(str(error)),
+                )
 
     def cycle(self) -> CycleReport:
         """One check: one SQL statement when something runs, none when nothing does."""
@@ -177,8 +180,11 @@ class Reaper:
                 scale_to_zero(api, manifest)
             except ApiException as error:
                 if error.status in (404, 409):
-                    log.info("binding %s changed meanwhile (%s); checking again next time",
-                             binding.key, error.status)  # fmt: skip
+                    log.info(
+                        "binding %s changed meanwhile (%s); checking again next time",
+                        binding.key,
+                        error.status,
+                    )
                     report.skipped.append(binding.key)
                     continue
                 raise
@@ -241,8 +247,13 @@ def record_event(
     try:
         client.CoreV1Api(api).create_namespaced_event(metadata["namespace"], body)
     except ApiException as error:
-        log.warning("could not record event %s on binding %s/%s: %s", reason,
-                    metadata["namespace"], metadata["name"], error.status)  # fmt: skip
+        log.warning(
+            "could not record event %s on binding %s/%s: %s",
+            reason,
+            metadata["namespace"],
+            metadata["name"],
+            error.status,
+        )
 
 
 def database_url(
