@@ -100,7 +100,7 @@ def decide(
         deadline = max(deadline, last + policy.timeout)
     if now < deadline:
         return Decision(Verdict.KEEP, Reason.WAITING, deadline, last)
-    if not any(s.start >= running_since for s in rows):
+    if last is None or last < running_since:  # no session overlapped this run
         reason = Reason.NEVER_CONNECTED
     elif latest is not None and latest.end is None:
         reason = Reason.STALE

@@ -101,7 +101,7 @@ def test_one_statement_reads_every_managed_browser_and_only_its_sessions(
     crashed_decision = verdicts["crashed@example.org"]
     assert (crashed_decision.verdict, crashed_decision.reason) == (Verdict.KEEP, Reason.WAITING)
     later = decide(POLICY, records.now + 11 * minute, running_since, records.sessions[2])
-    assert (later.verdict, later.reason) == (Verdict.STOP, Reason.NEVER_CONNECTED)
+    assert (later.verdict, later.reason) == (Verdict.STOP, Reason.STALE)
     assert verdicts["never@example.org"].reason is Reason.NEVER_CONNECTED
 
 

@@ -65,13 +65,13 @@ class Bindings:
 
     def login(self, name: str) -> None:
         """What Keycloak does at login: a JSON patch of ``/spec/replicas`` to 1."""
-        self.custom.api_client.call_api(
-            f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}/{name}",
-            "PATCH",
-            body=[{"op": "replace", "path": "/spec/replicas", "value": 1}],
-            header_params={"Content-Type": "application/json-patch+json"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
+        self.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            NAMESPACE,
+            PLURAL,
+            name,
+            [{"op": "replace", "path": "/spec/replicas", "value": 1}],
         )
 
     def events(self, name: str) -> list[tuple[str, str]]:
