@@ -78,6 +78,9 @@ DAY = 24 * 60
         # A restarted watcher (running_since = its start) never stops earlier than the timeout.
         (at(100), at(95), [closed(1, 90)], Verdict.KEEP, Reason.WAITING),
         (at(120), at(95), [closed(1, 90)], Verdict.STOP, Reason.NEVER_CONNECTED),
+        # A session already open when the browser was first seen counts as connecting.
+        (at(42) - TICK, at(10), [closed(5, 12)], Verdict.KEEP, Reason.WAITING),
+        (at(42), at(10), [closed(5, 12)], Verdict.STOP, Reason.IDLE),
         # A session that started on a clock ahead of the database's is still active.
         (at(10), at(0), [open_(11)], Verdict.KEEP, Reason.ACTIVE),
     ],
