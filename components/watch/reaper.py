@@ -102,6 +102,8 @@ class Reaper:
         self.snapshot = snapshot
         self.today = today
         self.running_since = RunningSince()
+        self._reported: set[tuple[str, datetime]] = set()
+        """Dry-run reports made, by (binding, first sighting): once per browser run."""
 
     def run(self, stop: threading.Event) -> None:
         """Thread body: check every interval until ``stop``; a failed check never ends it."""
@@ -146,7 +148,7 @@ class Reaper:
             decision = decide(self.policy, records.now, since[workspace.deployment_name], sessions)
             report.decisions[workspace.deployment_name] = decision
             if decision.verdict is Verdict.STOP:
-                self._stop(workspace, decision, manifests, report)
+                self._stop(workspace, decision, manifests, report, since[workspace.deployment_name])
             else:
                 log.debug(
                     "browser %s (%s): keep, %s",
@@ -162,6 +164,7 @@ class Reaper:
         decision: Decision,
         manifests: Mapping[str, Mapping[str, Any]],
         report: CycleReport,
+        running_since: datetime,
     ) -> None:
         api = self.api_client()
         for binding in workspace.bindings:
@@ -172,6 +175,9 @@ class Reaper:
                 f"browser {workspace.deployment_name} of {_who(workspace)}: {decision.describe()}"
             )
             if self.settings.dry_run:
+                if (binding.key, running_since) in self._reported:
+                    continue
+                self._reported.add((binding.key, running_since))
                 log.info("[dry run] would scale binding %s to 0: %s", binding.key, message)
                 record_event(api, manifest, REASON_PENDING, f"would scale to 0: {message}")
                 report.stopped.append(binding.key)

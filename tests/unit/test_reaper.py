@@ -113,6 +113,7 @@ def test_dry_run_only_reports(monkeypatch: pytest.MonkeyPatch) -> None:
     fakes.now += timedelta(minutes=5)
     report = check.cycle()
     assert report.stopped == ["ns/a"]
+    assert check.cycle().stopped == []  # reported once per browser run, not every check
     assert fakes.scaled == []
     assert [(name, reason) for name, reason, _ in fakes.events] == [("a", reaper.REASON_PENDING)]
 
