@@ -144,6 +144,8 @@ class Reaper:
         )
         report.statements = 1
         since = self.running_since.update((w.deployment_name for w in running), records.now)
+        current = set(since.values())
+        self._reported = {entry for entry in self._reported if entry[1] in current}
         for workspace, sessions in zip(running, records.sessions, strict=True):
             decision = decide(self.policy, records.now, since[workspace.deployment_name], sessions)
             report.decisions[workspace.deployment_name] = decision
