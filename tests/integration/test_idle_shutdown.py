@@ -65,13 +65,16 @@ class Bindings:
 
     def login(self, name: str) -> None:
         """What Keycloak does at login: a JSON patch of ``/spec/replicas`` to 1."""
-        self.custom.patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            NAMESPACE,
-            PLURAL,
-            name,
-            [{"op": "replace", "path": "/spec/replicas", "value": 1}],
+        self.custom.api_client.call_api(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}/{name}",
+            "PATCH",
+            header_params={
+                "Content-Type": "application/json-patch+json",
+                "Accept": "application/json",
+            },
+            body=[{"op": "replace", "path": "/spec/replicas", "value": 1}],
+            auth_settings=["BearerToken"],
+            response_type="object",
         )
 
     def events(self, name: str) -> list[tuple[str, str]]:
