@@ -29,6 +29,8 @@ BROWSER_OBJECTS: tuple[tuple[str, str], ...] = (
     ("", "secrets"),
     ("networking.k8s.io", "networkpolicies"),
 )
+#: The Firefox policy ConfigMap, when the stack declares it (``declareFirefoxPolicy``).
+POLICY_OBJECT = ("", "configmaps")
 #: What an update does to them: server-side apply is a patch (create when absent), and
 #: removing a binding deletes them.
 OBJECT_VERBS: tuple[str, ...] = ("create", "patch", "delete")
@@ -65,7 +67,10 @@ def required_writes(settings: Settings) -> list[Permission]:
     """Every kind of write an update of this stack may make in Kubernetes."""
     needed = [
         Permission(verb, group, resource, settings.namespace)
-        for group, resource in BROWSER_OBJECTS
+        for group, resource in (
+            *BROWSER_OBJECTS,
+            *((POLICY_OBJECT,) if settings.declare_firefox_policy else ()),
+        )
         for verb in OBJECT_VERBS
     ]
     if settings.write_binding_status and settings.bindings_source == "cluster":

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from components import naming
+from components import firefox_policy, naming
 from components.planning import WorkspacePlan
 from components.settings import EgressDestination, NetworkPolicySettings, PortSpec, Settings
 
@@ -24,6 +24,7 @@ DEPLOYMENT_LABEL = "xlscsde.nhs.uk/deployment-name"
 WORKSPACE_ANNOTATION = "xlscsde.nhs.uk/workspace"
 USERNAME_ANNOTATION = "xlscsde.nhs.uk/username"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PATCH_FORCE = "pulumi.com/patchForce"
@@ -55,6 +56,9 @@ CERTS_VOLUME = "guacamole-certificates"
 CERTS_PATH = "/usr/lib/firefox/distribution/certs"
 FIREFOX_VOLUME = "firefox-config"
 FIREFOX_PATH = "/usr/lib/firefox/distribution"
+FIREFOX_POLICY_DIGEST = "awms-browser-workspaces/firefox-policy-sha256"
+"""Pod-template annotation: the declared policy's digest, so a policy change restarts browsers
+(Firefox reads its policies only at start-up)."""
 
 
 def _annotations(plan: WorkspacePlan) -> dict[str, str]:
@@ -94,11 +98,31 @@ def deployment_args(
             "template": {
                 "metadata": {
                     "labels": {DEPLOYMENT_LABEL: name},
-                    "annotations": pod_annotations,
+                    "annotations": {**pod_annotations, **_policy_annotation(settings)},
                 },
                 "spec": _pod_spec(name, settings),
             },
         },
+    }
+
+
+def _policy_annotation(settings: Settings) -> dict[str, str]:
+    if not settings.declare_firefox_policy:
+        return {}
+    return {FIREFOX_POLICY_DIGEST: firefox_policy.digest(settings)}
+
+
+def firefox_policy_args(settings: Settings) -> dict[str, Any]:
+    """The lock-down ConfigMap mounted at the Firefox distribution directory (one per stack)."""
+    return {
+        "metadata": {
+            "name": settings.firefox_policy_config_map,
+            "namespace": settings.namespace,
+            # Not the workspace-client purpose label: this object belongs to no one binding.
+            "labels": {MANAGED_BY_LABEL: FIELD_MANAGER},
+            "annotations": dict(APPLY_ANNOTATIONS),
+        },
+        "data": firefox_policy.config_map_data(settings),
     }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import manifests
 from components.binding_source import BindingSource
 from components.binding_status import (
     READY,
@@ -32,6 +33,7 @@ from components.binding_status import (
 )
 from components.bindings import Binding, InvalidBinding, parse_binding
 from components.browser_workspace import BrowserWorkspace
+from components.firefox_policy import allowed_patterns
 from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup, GuacamoleUser
 from components.guacamole.bootstrap import (
     DatabaseBootstrap,
@@ -63,6 +65,7 @@ class Declared:
     statuses: Mapping[str, BindingStatus]
     bootstrap: DatabaseBootstrap | None = None
     leftovers: Leftovers = field(default_factory=Leftovers)
+    firefox_policy: k8s.core.v1.ConfigMap | None = None
 
     def outputs(self) -> dict[str, Any]:
         """Stack outputs: per-binding names and connection ids, counts, and every problem."""
@@ -137,6 +140,7 @@ def declare(
         entries=[r.entry() for r in leftovers.revocations],
         opts=pulumi.ResourceOptions(depends_on=after) if after else None,
     )
+    firefox_policy = _firefox_policy(settings)
     groups = {
         workspace: GuacamoleConnectionGroup(
             f"group-{workspace}",
@@ -165,7 +169,7 @@ def declare(
         if settings.write_binding_status
         else {}
     )
-    return Declared(plan, groups, workspaces, statuses, bootstrap, leftovers)
+    return Declared(plan, groups, workspaces, statuses, bootstrap, leftovers, firefox_policy)
 
 
 def read_live_inventory(settings: Settings) -> Inventory:
@@ -186,6 +190,33 @@ def _identities(
         if identity is not None:
             identities.setdefault(entry.key, identity)
     return identities
+
+
+def _firefox_policy(settings: Settings) -> k8s.core.v1.ConfigMap | None:
+    """The browsers' lock-down policy, once per stack; an existing ConfigMap is adopted.
+
+    Its own provider makes the ConfigMap mutable: by default pulumi-kubernetes replaces a
+    ConfigMap on every change, which for a fixed name means deleting it first, and a browser
+    starting in that gap would fail to mount its policy.
+    """
+    if not settings.declare_firefox_policy:
+        return None
+    if not allowed_patterns(settings):
+        pulumi.log.warn(
+            "browserUrl and firefoxAllowedUrls are empty: the Firefox policy blocks every site; "
+            "set browserUrl (JupyterHub) or list the allowed sites in firefoxAllowedUrls"
+        )
+    return k8s.core.v1.ConfigMap(
+        "firefox-policy",
+        **manifests.firefox_policy_args(settings),
+        opts=pulumi.ResourceOptions(
+            provider=k8s.Provider(
+                "kubernetes-firefox-policy",
+                kubeconfig=settings.kubeconfig or None,
+                enable_config_map_mutable=True,
+            )
+        ),
+    )
 
 
 def _bootstrap(settings: Settings) -> DatabaseBootstrap:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -70,6 +71,13 @@ DEFAULTS: dict[str, Any] = {
     "guacamoleSeedAdmin": False,
     "legacyOrphans": "report",
     "legacyScan": True,
+    "declareFirefoxPolicy": True,
+    "firefoxAllowedUrls": [],
+    "idleTimeout": 1800,
+    "idleStartupGrace": 900,
+    "idleMaxSessionAge": 86400,
+    "idleCheckInterval": 60,
+    "idleDryRun": False,
 }
 """Every program setting with its default."""
 
@@ -84,6 +92,7 @@ IDENTIFIER_MAX_BYTES = 63
 _RESERVED_ROLES = {"public", "none", "current_user", "session_user", "current_role"}
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _SECCOMP = {"RuntimeDefault", "Unconfined", ""}
 _PROTOCOLS = {"TCP", "UDP", "SCTP"}
 
@@ -158,6 +167,25 @@ class DatabaseBootstrapSettings:
 
 
 @dataclass(frozen=True)
+class IdleSettings:
+    """When the watcher stops a browser nobody uses (seconds; ``timeout`` 0 turns it off).
+
+    ``max_session_age`` caps how long a session row left open counts as active: Guacamole closes
+    a row when the tunnel ends, so a row open for longer was left behind by a crash.
+    """
+
+    timeout: int
+    startup_grace: int
+    max_session_age: int
+    check_interval: int
+    dry_run: bool
+
+    @property
+    def enabled(self) -> bool:
+        return self.timeout > 0
+
+
+@dataclass(frozen=True)
 class Settings:
     bindings_source: Literal["cluster", "file"]
     bindings_file: str
@@ -179,6 +207,9 @@ class Settings:
     database_bootstrap: DatabaseBootstrapSettings
     remove_legacy_orphans: bool = False
     legacy_scan: bool = True
+    declare_firefox_policy: bool = True
+    firefox_allowed_urls: tuple[str, ...] = ()
+    idle: IdleSettings = IdleSettings(1800, 900, 86400, 60, False)
 
 
 def load_settings(config: pulumi.Config | None = None) -> Settings:
@@ -189,6 +220,8 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
         try:
             if isinstance(default, bool):
                 value: Any = config.get_bool(key)
+            elif isinstance(default, int):
+                value = config.get_int(key)
             elif isinstance(default, dict | list):
                 value = config.get_object(key)
             else:
@@ -248,7 +281,67 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         database_bootstrap=_database_bootstrap(merged),
         remove_legacy_orphans=_choice(merged, "legacyOrphans", {"report", "remove"}) == "remove",
         legacy_scan=_bool(merged, "legacyScan"),
+        declare_firefox_policy=_firefox_policy_declared(merged),
+        firefox_allowed_urls=_allowed_urls(merged),
+        idle=_idle(merged),
     )
+
+
+def _firefox_policy_declared(values: Mapping[str, Any]) -> bool:
+    """Declared only where it is mounted: an empty ``firefoxPolicyConfigMap`` turns both off."""
+    declared = _bool(values, "declareFirefoxPolicy") and bool(
+        _string(values, "firefoxPolicyConfigMap")
+    )
+    if declared and not _DNS1123_SUBDOMAIN.match(values["firefoxPolicyConfigMap"]):
+        raise SettingsError(
+            f"firefoxPolicyConfigMap: {values['firefoxPolicyConfigMap']!r} is not a valid "
+            "ConfigMap name"
+        )
+    return declared
+
+
+def _allowed_urls(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """Each entry an http(s) origin or match pattern (Firefox's WebsiteFilter syntax)."""
+    urls = _string_list(values["firefoxAllowedUrls"], "firefoxAllowedUrls")
+    for index, url in enumerate(urls):
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or url != url.strip():
+            raise SettingsError(
+                f"firefoxAllowedUrls[{index}]: {url!r} is not an http(s) origin or URL pattern "
+                "(for example https://jupyter.example.org or https://ohdsi.example.org/atlas/*)"
+            )
+    browser_url = _string(values, "browserUrl")
+    if browser_url:
+        parsed = urllib.parse.urlsplit(browser_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise SettingsError(f"browserUrl: {browser_url!r} is not an http(s) URL")
+    return urls
+
+
+def _idle(values: Mapping[str, Any]) -> IdleSettings:
+    seconds = {
+        key: _seconds(values, key)
+        for key in ("idleTimeout", "idleStartupGrace", "idleMaxSessionAge", "idleCheckInterval")
+    }
+    for key in ("idleStartupGrace", "idleMaxSessionAge", "idleCheckInterval"):
+        if seconds[key] < 1:
+            raise SettingsError(f"{key}: must be at least 1 second, got {seconds[key]}")
+    return IdleSettings(
+        timeout=seconds["idleTimeout"],
+        startup_grace=seconds["idleStartupGrace"],
+        max_session_age=seconds["idleMaxSessionAge"],
+        check_interval=seconds["idleCheckInterval"],
+        dry_run=_bool(values, "idleDryRun"),
+    )
+
+
+def _seconds(values: Mapping[str, Any], key: str) -> int:
+    value = values[key]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**8:
+        raise SettingsError(f"{key}: must be whole seconds (0-100000000), got {value!r}")
+    return value
 
 
 def _database_bootstrap(values: Mapping[str, Any]) -> DatabaseBootstrapSettings:

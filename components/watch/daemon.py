@@ -18,6 +18,7 @@ from kubernetes import client
 from components.bindings import GROUP, PLURAL, VERSION
 from components.kube_client import new_api_client
 from components.settings import SettingsError
+from components.watch import reaper
 from components.watch.changes import Change, ChangeKind, classify_binding, classify_workspace
 from components.watch.config import WatchConfig
 from components.watch.fastpath import FastPath, FastPathRunner
@@ -111,6 +112,8 @@ def run(config: WatchConfig) -> int:
             raise FatalError(str(bindings.error))
         return EXIT_OK
 
+    # Before the worker: reading the secret DSN uses the runner's CLI, which a run must not share.
+    reaper.start(runner, settings.idle, api_client, bindings.snapshot, stop)
     worker = Worker(
         queue,
         runner if fast_path is None else FastPathRunner(runner, fast_path),

@@ -19,6 +19,11 @@ SHARED_KEYS = (
     "bindingsNamespace",
     "kubeconfig",
     "writeBindingStatus",
+    "idleTimeout",
+    "idleStartupGrace",
+    "idleMaxSessionAge",
+    "idleCheckInterval",
+    "idleDryRun",
 )
 
 

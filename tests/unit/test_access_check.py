@@ -19,7 +19,9 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*"}
 
 
 def test_an_update_needs_every_write_on_the_browser_kinds_and_binding_status() -> None:
-    settings = settings_from_values({"namespace": "browsers", "bindingsNamespace": "hub"})
+    settings = settings_from_values(
+        {"namespace": "browsers", "bindingsNamespace": "hub", "declareFirefoxPolicy": False}
+    )
     needed = required_writes(settings)
     kinds = {(p.group, p.resource) for p in needed if p.namespace == "browsers"}
     assert kinds == {
@@ -33,6 +35,15 @@ def test_an_update_needs_every_write_on_the_browser_kinds_and_binding_status() -
     assert status == [
         Permission("patch", "xlscsde.nhs.uk", "analyticsworkspacebindings", "hub", "status")
     ]
+
+
+def test_the_firefox_policy_config_map_is_needed_only_when_declared() -> None:
+    def kinds(declared: bool) -> set[str]:
+        values = {"namespace": "browsers", "declareFirefoxPolicy": declared}
+        return {p.resource for p in required_writes(settings_from_values(values))}
+
+    assert "configmaps" in kinds(True)
+    assert "configmaps" not in kinds(False)
 
 
 def test_no_status_write_is_needed_when_statuses_are_off_or_bindings_come_from_files() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from components import firefox_policy
 from components.bindings import Binding
 from components.manifests import (
     deployment_args,
@@ -43,6 +44,7 @@ def test_deployment_identity_is_the_legacy_one():
         "annotations": {
             "xlscsde.nhs.uk/workspace": "test-workspace",
             "xlscsde.nhs.uk/username": "jovyan",
+            "awms-browser-workspaces/firefox-policy-sha256": firefox_policy.digest(DEFAULTS),
         },
     }
 

@@ -334,8 +334,13 @@ def test_network_policy_and_status_writing_can_be_switched_off(harness: PulumiHa
 def test_kubernetes_objects_use_one_explicit_provider(harness: PulumiHarness):
     settings = settings_from_values({"kubeconfig": "/etc/awms/kubeconfig"})
     _declare(harness, manifest("a"), settings=settings)
-    (provider,) = harness.of_type("pulumi:providers:kubernetes")
-    assert provider.inputs["kubeconfig"] == "/etc/awms/kubeconfig"
+    providers = {p.name: p for p in harness.of_type("pulumi:providers:kubernetes")}
+    # The policy ConfigMap has its own provider (mutable ConfigMaps), on the same cluster.
+    assert set(providers) == {"kubernetes", "kubernetes-firefox-policy"}
+    assert all(p.inputs["kubeconfig"] == "/etc/awms/kubeconfig" for p in providers.values())
+    provider = providers["kubernetes"]
+    (config_map,) = harness.of_type("core/v1:ConfigMap")
+    assert config_map.provider.startswith(providers["kubernetes-firefox-policy"].urn + "::")
     kinds = ("apps/v1:Deployment", "core/v1:Service", "core/v1:Secret", "NetworkPolicy")
     resources = [r for kind in kinds for r in harness.of_type(kind)]
     assert len(resources) == 4
@@ -386,3 +391,24 @@ def test_leftovers_become_one_revocation_and_the_outputs_name_the_orphans(
     assert outputs["orphans"][0]["action"] == "removed"
     status = harness.one("awms:BindingStatus", "jupyterhub/old")
     assert revocation.urn in status.dependencies
+
+
+def test_one_firefox_policy_config_map_per_stack_unless_declared_elsewhere(
+    harness: PulumiHarness,
+):
+    settings = settings_from_values({"browserUrl": "https://jupyter.example.org"})
+    _declare(harness, manifest("a"), manifest("b", username="b@x.org"), settings=settings)
+    (config_map,) = harness.of_type("core/v1:ConfigMap")
+    assert config_map.inputs["metadata"]["name"] == "firefox-config"
+    assert set(config_map.inputs["data"]) == {"policies.json", "distribution.ini"}
+    assert not any("blocks every site" in m for m in harness.log.messages(logging.WARNING))
+
+
+def test_no_policy_config_map_when_declared_elsewhere(harness: PulumiHarness):
+    _declare(harness, manifest("a"), settings=settings_from_values({"declareFirefoxPolicy": False}))
+    assert harness.of_type("core/v1:ConfigMap") == []
+
+
+def test_an_empty_allow_list_is_warned_about(harness: PulumiHarness):
+    _declare(harness, manifest("a"))
+    assert any("blocks every site" in m for m in harness.log.messages(logging.WARNING))

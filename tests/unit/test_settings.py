@@ -48,7 +48,9 @@ def test_project_file_declares_every_setting_with_the_same_default():
         assert declared[key]["default"] == default, key
         assert declared[key]["description"], key
         if not isinstance(default, dict):
-            expected = {bool: "boolean", str: "string"}[type(default)]
+            expected = {bool: "boolean", str: "string", int: "integer", list: "array"}[
+                type(default)
+            ]
             assert declared[key]["type"] == expected, key
     for key in SECRET_KEYS:
         # Optional (empty default, so no stack must set them) and therefore not `secret: true`,
