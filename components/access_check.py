@@ -8,6 +8,10 @@ whether this identity may make every kind of write an update can need turns that
 refusal naming what is missing, with nothing written anywhere. A preview skips the check: it
 writes nothing, and a read-only identity is exactly what a review should run with.
 
+When the API server cannot answer at all (down, unreachable, 5xx), the check gives way with a
+warning instead of stopping the run: the update cannot write Kubernetes objects then either, but
+it can still revoke Guacamole access of removed bindings, and revocation comes first.
+
 The list of writes is pure data derived from the settings; the review calls are the I/O edge.
 """
 
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 import pulumi
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from components.settings import Settings
 
@@ -133,8 +138,32 @@ def refusal(who: str, absent: Sequence[Permission]) -> str:
     )
 
 
-def require_write_access(settings: Settings, api_client: client.ApiClient) -> None:
-    """Raise :class:`AccessDeniedError` unless every write an update may make is allowed."""
-    absent = missing(required_writes(settings), api_reviewer(api_client))
+def unanswered(error: Exception) -> bool:
+    """The API server gave no verdict (unreachable or failing), as opposed to a refusal."""
+    if isinstance(error, ApiException):
+        return not error.status or error.status >= 500
+    return isinstance(error, (HTTPError, OSError))
+
+
+def require_write_access(
+    settings: Settings,
+    api_client: client.ApiClient,
+    reviewer: Reviewer | None = None,
+) -> None:
+    """Raise :class:`AccessDeniedError` unless every write an update may make is allowed.
+
+    Without a verdict (API server down) it only warns: see the module docstring.
+    """
+    try:
+        absent = missing(required_writes(settings), reviewer or api_reviewer(api_client))
+    except (ApiException, HTTPError, OSError) as error:
+        if not unanswered(error):
+            raise
+        pulumi.log.warn(
+            "could not check this identity's write access (the Kubernetes API server did not "
+            f"answer: {type(error).__name__}); going on so that Guacamole revocations still "
+            "happen"
+        )
+        return
     if absent:
         raise AccessDeniedError(refusal(identity(api_client), absent))

