@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 import yaml
 from kubernetes import client
@@ -104,7 +105,7 @@ def test_no_identity_may_write_binding_specs_or_use_wildcards() -> None:
 def test_an_unreachable_api_server_does_not_stop_the_update(monkeypatch: Any) -> None:
     """Revocations in Guacamole must still run when the API server is down."""
     warnings: list[str] = []
-    monkeypatch.setattr(access_check.pulumi.log, "warn", warnings.append)
+    monkeypatch.setattr(pulumi.log, "warn", warnings.append)
 
     def down(_: Permission) -> bool:
         raise NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
@@ -115,7 +116,7 @@ def test_an_unreachable_api_server_does_not_stop_the_update(monkeypatch: Any) ->
 
 
 def test_a_server_error_gives_way_but_a_forbidden_review_does_not(monkeypatch: Any) -> None:
-    monkeypatch.setattr(access_check.pulumi.log, "warn", lambda _: None)
+    monkeypatch.setattr(pulumi.log, "warn", lambda _: None)
     settings = settings_from_values({"namespace": "browsers"})
 
     def failing(status: int) -> Callable[[Permission], bool]:
