@@ -10,7 +10,9 @@ program. Reasons:
 * ``Scaled``: the browser's replicas followed ``spec.replicas``;
 * ``Revoked``: the binding expired, its browser workspace and login are removed;
 * ``Refused`` (Warning): the binding is invalid, with the field and the reason;
-* ``Failed`` (Warning): a run that concerns the binding failed (the watcher reports it).
+* ``Failed`` (Warning): a run that concerns the binding failed (the watcher reports it);
+* ``IdleStopped`` / ``IdleStopPending``: the idle reaper scaled the browser to 0 (or, in dry-run,
+  would have).
 
 Which event a status change deserves is decided where the status is written
 (:mod:`components.binding_status`, :mod:`components.watch.status_writer`); :func:`post` is the
@@ -50,6 +52,8 @@ class Reason(StrEnum):
     REVOKED = "Revoked"
     REFUSED = "Refused"
     FAILED = "Failed"
+    IDLE_STOPPED = "IdleStopped"
+    IDLE_STOP_PENDING = "IdleStopPending"
 
 
 _WARNINGS = frozenset({Reason.REFUSED, Reason.FAILED})

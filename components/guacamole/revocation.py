@@ -19,15 +19,7 @@ from dataclasses import dataclass
 
 from .database import Cursor
 from .groups import root_group_lock_key
-
-_PERMISSION_TABLES = (
-    "guacamole_connection_permission",
-    "guacamole_connection_group_permission",
-    "guacamole_sharing_profile_permission",
-    "guacamole_system_permission",
-    "guacamole_user_permission",
-    "guacamole_user_group_permission",
-)
+from .schema import PERMISSION_TABLES
 
 
 @dataclass(frozen=True)
@@ -53,7 +45,7 @@ def revoke(cur: Cursor, target: AccessTarget) -> list[str]:
         if cur.rowcount:
             done.append(f"disabled Guacamole user {target.user!r}")
         removed = 0
-        for table in _PERMISSION_TABLES:
+        for table in PERMISSION_TABLES:
             cur.execute(
                 f"DELETE FROM {table} WHERE entity_id IN"
                 " (SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = %s)",

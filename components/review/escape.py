@@ -9,12 +9,9 @@ or mentions somebody). :func:`inert` is the one place that defuses both.
 from __future__ import annotations
 
 import re
-import unicodedata
 
-# Unicode categories that must never reach a terminal or a rendered comment as they are:
-# controls, format characters (bidi overrides and isolates, zero-width joiners, BOM), surrogates,
-# private use, unassigned, and the line/paragraph separators.
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+from components.inert import escape
+
 _PLAIN = re.compile(r"^[\w.@+\-/:]+$")
 
 
@@ -27,7 +24,7 @@ def inert(value: str, *, markdown: bool = False, quote: bool = True) -> str:
     Markdown: an inline code span that is safe inside a table cell: nothing in it is parsed as
     Markdown, HTML or a mention, and ``|`` is escaped so it cannot split the cell.
     """
-    shown = "".join(_escape_char(char) for char in value)
+    shown = escape(value)
     if not markdown:
         if not quote or _PLAIN.match(shown):
             return shown
@@ -38,22 +35,3 @@ def inert(value: str, *, markdown: bool = False, quote: bool = True) -> str:
     fence = "`" * (longest + 1)
     padded = f" {shown} " if shown.startswith("`") or shown.endswith("`") else shown
     return fence + padded.replace("|", "\\|") + fence
-
-
-def _escape_char(char: str) -> str:
-    if char == "\\":
-        return "\\\\"
-    if char == "\n":
-        return "\\n"
-    if char == "\r":
-        return "\\r"
-    if char == "\t":
-        return "\\t"
-    if unicodedata.category(char) not in _UNSAFE_CATEGORIES:
-        return char
-    code = ord(char)
-    if code <= 0xFF:
-        return f"\\x{code:02x}"
-    if code <= 0xFFFF:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"

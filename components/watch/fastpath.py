@@ -47,7 +47,8 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from components.watch.login_plan import Skip, inert, plan_login, replicas_changed
+from components.inert import escape
+from components.watch.login_plan import Skip, plan_login, replicas_changed
 from components.watch.managed import ManagedDeployment, managed_deployments
 from components.watch.runner import RunOutcome
 
@@ -115,7 +116,7 @@ class FastPath:
                 return
             self._submit(target.deployment_name, key, record=True)
         except Exception:  # the informer thread must survive anything here
-            log.exception("fast path: cannot handle the change of binding %s", inert(key))
+            log.exception("fast path: cannot handle the change of binding %s", escape(key))
 
     def generation(self) -> int:
         with self._lock:
@@ -171,7 +172,7 @@ class FastPath:
             try:
                 self._apply(key)
             except Exception:  # never let one login kill the pool's thread silently
-                log.exception("fast path: scaling for binding %s failed", inert(key))
+                log.exception("fast path: scaling for binding %s failed", escape(key))
 
     def _apply(self, key: str) -> None:
         bindings = self._bindings()
@@ -183,7 +184,7 @@ class FastPath:
             managed = self._managed
         if managed is None:
             log.info(
-                "fast path: stack state not read yet; binding %s is scaled by its run", inert(key)
+                "fast path: stack state not read yet; binding %s is scaled by its run", escape(key)
             )
             return
         deployment = managed.get(target.deployment_name)
@@ -191,7 +192,7 @@ class FastPath:
             log.info(
                 "fast path: binding %s maps to Deployment %s, which the stack does not manage "
                 "(yet); nothing scaled",
-                inert(key),
+                escape(key),
                 target.deployment_name,
             )
             return
@@ -200,7 +201,7 @@ class FastPath:
             return
         log.info(
             "fast path: binding %s: Deployment %s scaled to %d",
-            inert(key),
+            escape(key),
             deployment.key,
             replicas,
         )
@@ -229,7 +230,7 @@ class FastPath:
                     "fast path: Deployment %s (binding %s) not found; nothing done, the run "
                     "re-creates it",
                     deployment.key,
-                    inert(key),
+                    escape(key),
                 )
             elif error.status == 422:
                 log.warning(
@@ -242,14 +243,14 @@ class FastPath:
                     "fast path: cannot scale Deployment %s: HTTP %s %s; the run will",
                     deployment.key,
                     error.status,
-                    inert(error.reason),
+                    escape(error.reason),
                 )
             return None
         except Exception as error:  # network: the queued run still scales it
             log.warning(
                 "fast path: cannot scale Deployment %s: %s; the run will",
                 deployment.key,
-                inert(error),
+                escape(error),
             )
             return None
         spec = scale.spec

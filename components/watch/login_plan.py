@@ -10,17 +10,15 @@ requested), so the cost does not grow with the fleet.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from components.bindings import InvalidBinding, parse_binding
+from components.inert import escape
 from components.planning import plan_workspaces
 from components.watch.changes import spec_of
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class LoginTarget:
 
 @dataclass(frozen=True)
 class Skip:
-    """Nothing to scale, and why (inert text, safe to log)."""
+    """Nothing to scale, and why (escaped text, safe to log)."""
 
     reason: str
 
@@ -56,14 +54,14 @@ def plan_login(
     """The Deployment binding ``key`` is served by and the replicas the program will declare."""
     manifest = bindings.get(key)
     if manifest is None:
-        return Skip(f"binding {inert(key)} no longer exists")
+        return Skip(f"binding {escape(key)} no longer exists")
     parsed = parse_binding(manifest, key)
     if isinstance(parsed, InvalidBinding):
         return Skip(
-            f"binding {inert(key)} is invalid ({inert(parsed.field)}: {inert(parsed.reason)})"
+            f"binding {escape(key)} is invalid ({escape(parsed.field)}: {escape(parsed.reason)})"
         )
     if parsed.is_expired(today):
-        return Skip(f"binding {inert(key)} expired on {parsed.expires.isoformat()}")
+        return Skip(f"binding {escape(key)} expired on {parsed.expires.isoformat()}")
     spec = spec_of(manifest)
     peers = (
         parse_binding(other, other_key)
@@ -76,9 +74,4 @@ def plan_login(
             return LoginTarget(
                 workspace.deployment_name, workspace.replicas, workspace.binding_keys
             )
-    return Skip(f"binding {inert(key)} is not provisioned")
-
-
-def inert(text: object) -> str:
-    """``text`` with control characters escaped, so a log line stays one harmless line."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return Skip(f"binding {escape(key)} is not provisioned")

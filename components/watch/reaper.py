@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +30,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pulumi.automation import CommandError
 
-from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION, parse_binding
+from components.binding_events import BindingEvent, Reason, post
+from components.bindings import GROUP, PLURAL, VERSION, parse_binding
 from components.guacamole.database import Database
 from components.guacamole.settings import CONFIG_KEY, ENV_VAR, missing_dsn_message
+from components.inert import escape
 from components.planning import WorkspacePlan, plan_workspaces
 from components.settings import IdleSettings
 from components.watch.idle import Decision, IdlePolicy, RunningSince, Verdict, decide
@@ -42,33 +43,8 @@ from components.watch.session_history import read_sessions
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "awms-browser-workspaces"
-REASON_STOPPED = "IdleStopped"
-REASON_PENDING = "IdleStopPending"
 
 Snapshot = Callable[[], Mapping[str, Mapping[str, Any]]]
-
-
-def inert(text: str) -> str:
-    """``text`` with control, format, bidi and line-separator characters written as escapes.
-
-    Why: workspace and user names come from bindings anyone with edit rights can write; printed
-    raw, a newline or an ANSI sequence would forge a log line or an Event message.
-    """
-    out: list[str] = []
-    for char in text:
-        code = ord(char)
-        if (
-            code < 0x20
-            or 0x7F <= code < 0xA0
-            or char in "\u2028\u2029\u0085"
-            or (0x200B <= code <= 0x200F or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069)
-            or code == 0xFEFF
-        ):
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 @dataclass
@@ -123,7 +99,7 @@ class Reaper:
                 log.warning(
                     "idle check failed, retrying in %ss: %s",
                     self.settings.check_interval,
-                    inert(str(error)),
+                    escape(str(error)),
                 )
 
     def cycle(self) -> CycleReport:
@@ -181,7 +157,9 @@ class Reaper:
                     continue
                 self._reported.add((binding.key, running_since))
                 log.info("[dry run] would scale binding %s to 0: %s", binding.key, message)
-                record_event(api, manifest, REASON_PENDING, f"would scale to 0: {message}")
+                record_event(
+                    api, manifest, Reason.IDLE_STOP_PENDING, f"would scale to 0: {message}"
+                )
                 report.stopped.append(binding.key)
                 continue
             try:
@@ -197,12 +175,12 @@ class Reaper:
                     continue
                 raise
             log.info("scaled binding %s to 0: %s", binding.key, message)
-            record_event(api, manifest, REASON_STOPPED, f"scaled to 0: {message}")
+            record_event(api, manifest, Reason.IDLE_STOPPED, f"scaled to 0: {message}")
             report.stopped.append(binding.key)
 
 
 def _who(workspace: WorkspacePlan) -> str:
-    return inert(workspace.guacamole_username)
+    return escape(workspace.guacamole_username)
 
 
 def scale_to_zero(api: client.ApiClient, manifest: Mapping[str, Any]) -> None:
@@ -228,40 +206,17 @@ def scale_to_zero(api: client.ApiClient, manifest: Mapping[str, Any]) -> None:
 
 
 def record_event(
-    api: client.ApiClient, manifest: Mapping[str, Any], reason: str, message: str
+    api: client.ApiClient, manifest: Mapping[str, Any], reason: Reason, message: str
 ) -> None:
-    """A Normal Event on the binding (``kubectl describe awsb``); failure is only logged."""
+    """An Event on the binding (``kubectl describe awsb``); best effort, like every Event."""
     metadata = manifest["metadata"]
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    body = {
-        "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
-        "involvedObject": {
-            "apiVersion": API_VERSION,
-            "kind": KIND,
-            "name": metadata["name"],
-            "namespace": metadata["namespace"],
-            "uid": metadata.get("uid"),
-        },
-        "reason": reason,
-        "message": inert(message)[:1024],
-        "type": "Normal",
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "reportingInstance": socket.gethostname()[:128],
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
-    try:
-        client.CoreV1Api(api).create_namespaced_event(metadata["namespace"], body)
-    except ApiException as error:
-        log.warning(
-            "could not record event %s on binding %s/%s: %s",
-            reason,
-            metadata["namespace"],
-            metadata["name"],
-            error.status,
-        )
+    post(
+        client.CoreV1Api(api),
+        metadata["namespace"],
+        metadata["name"],
+        metadata.get("uid"),
+        BindingEvent(reason, message),
+    )
 
 
 def database_url(

@@ -11,21 +11,16 @@ from typing import Any
 import psycopg
 
 from components import naming
-from components.bindings import API_VERSION, KIND
 from components.manifests import PASSWORD_DIGEST_ANNOTATION, password_digest
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli
+from tests.factories import manifest
 
 DEADLINE = 900.0
 
 
 def binding(namespace: str, name: str, workspace: str, username: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"workspace": workspace, "username": username, "expires": "2099-12-31"},
-    }
+    return manifest(name, namespace, workspace=workspace, username=username)
 
 
 def apply_bindings(sandbox: Sandbox, namespace: str, manifests: list[dict[str, Any]]) -> None:

@@ -31,13 +31,14 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from components import naming
-from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from components.bindings import GROUP, PLURAL, VERSION
 from components.manifests import FIELD_MANAGER as PROGRAM_FIELD_MANAGER
 from components.watch.fastpath import FIELD_MANAGER, FastPath
 from components.watch.login_plan import LoginTarget, plan_login
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
-from tests.integration.conftest import new_stack
+from tests.factories import manifest
+from tests.integration.conftest import new_stack, running_sandbox
 from tests.integration.test_watch import Watcher, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
@@ -57,17 +58,9 @@ def deployment_of(user: str) -> str:
 
 
 def binding(user: str, replicas: int = 0) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": binding_name(user), "namespace": NAMESPACE},
-        "spec": {
-            "workspace": WORKSPACE,
-            "username": user,
-            "expires": "2099-12-31",
-            "replicas": replicas,
-        },
-    }
+    return manifest(
+        binding_name(user), NAMESPACE, workspace=WORKSPACE, username=user, replicas=replicas
+    )
 
 
 class ReplicaRecorder:
@@ -175,12 +168,8 @@ class Running:
 def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> Iterator[Sandbox]:
     """A sandbox of this module's own: 52 browsers must not show up in other modules' exact
     checks of what exists in the shared one."""
-    box = Sandbox.create(tmp_path_factory.mktemp("fastpath-sandbox"))
-    box.up()
-    try:
+    with running_sandbox(tmp_path_factory.mktemp("fastpath-sandbox")) as box:
         yield box
-    finally:
-        box.purge()
 
 
 @pytest.fixture(scope="module")

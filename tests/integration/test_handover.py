@@ -25,6 +25,7 @@ import yaml
 from components.naming import deployment_name
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
+from tests.factories import manifest
 from tests.integration.conftest import new_stack, running_sandbox
 from tests.legacy_operator import LEGACY_VNC_PASSWORD, LegacyOperator
 
@@ -53,12 +54,9 @@ FOREIGN = ("imaging", "admin-desktop")
 def binding(
     name: str, workspace: str, username: str, expires: str = "2099-12-31"
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "xlscsde.nhs.uk/v1",
-        "kind": "AnalyticsWorkspaceBinding",
-        "metadata": {"name": name, "namespace": BINDINGS_NAMESPACE},
-        "spec": {"workspace": workspace, "username": username, "expires": expires},
-    }
+    return manifest(
+        name, BINDINGS_NAMESPACE, workspace=workspace, username=username, expires=expires
+    )
 
 
 def query(box: Sandbox, sql: str, *params: Any) -> list[tuple[Any, ...]]:

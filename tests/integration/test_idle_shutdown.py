@@ -23,11 +23,12 @@ import pytest
 from kubernetes import client, config
 
 from components import firefox_policy, naming
-from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from components.bindings import GROUP, PLURAL, VERSION
 from components.manifests import FIREFOX_POLICY_DIGEST
 from components.settings import settings_from_values
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import change_summary
+from tests.factories import manifest
 from tests.guacamole.sessions import close_session, db_now, open_session
 from tests.integration.conftest import new_stack
 from tests.integration.test_watch import Cluster, Watcher, wait_until
@@ -45,12 +46,7 @@ USERS = {
 
 
 def binding(name: str, username: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"workspace": WORKSPACE, "username": username, "expires": "2099-12-31"},
-    }
+    return manifest(name, NAMESPACE, workspace=WORKSPACE, username=username)
 
 
 class Bindings:

@@ -21,10 +21,11 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from components import naming
-from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from components.bindings import GROUP, KIND, PLURAL, VERSION
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.identities import PIPELINE, PREVIEW, WATCHER
 from sandbox.pulumi_cli import PulumiCli, PulumiCommandError, change_summary
+from tests.factories import manifest
 from tests.integration.conftest import new_stack
 from tests.integration.test_watch import Cluster, Watcher, wait_until
 
@@ -37,17 +38,7 @@ BROWSER_KINDS = ("deployments", "services", "secrets", "networkpolicies")
 
 
 def binding(namespace: str, name: str, workspace: str, user: str, replicas: int = 0) -> Any:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "workspace": workspace,
-            "username": user,
-            "expires": "2099-12-31",
-            "replicas": replicas,
-        },
-    }
+    return manifest(name, namespace, workspace=workspace, username=user, replicas=replicas)
 
 
 class Api(Cluster):

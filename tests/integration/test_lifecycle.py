@@ -21,6 +21,7 @@ from psycopg.conninfo import conninfo_to_dict
 from components.naming import deployment_name
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
+from tests.factories import manifest
 from tests.integration.conftest import new_stack, running_sandbox
 
 pytestmark = pytest.mark.integration
@@ -34,12 +35,7 @@ INITIAL = [
 
 
 def binding(name: str, workspace: str, username: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "xlscsde.nhs.uk/v1",
-        "kind": "AnalyticsWorkspaceBinding",
-        "metadata": {"name": name, "namespace": BINDINGS_NAMESPACE},
-        "spec": {"workspace": workspace, "username": username, "expires": "2099-12-31", **spec},
-    }
+    return manifest(name, BINDINGS_NAMESPACE, workspace=workspace, username=username, **spec)
 
 
 def apply(sandbox: Sandbox, *manifests: dict[str, Any]) -> None:

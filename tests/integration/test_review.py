@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.bindings import API_VERSION, KIND
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli
+from tests.factories import manifest
 from tests.integration.conftest import new_stack, run_watch
 from tests.integration.test_lifecycle import apply
 
@@ -40,12 +40,9 @@ DEADLINE = 900.0
 
 
 def binding(name: str, username: str, expires: str = "2099-12-31", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"workspace": WORKSPACE, "username": username, "expires": expires, **spec},
-    }
+    return manifest(
+        name, NAMESPACE, workspace=WORKSPACE, username=username, expires=expires, **spec
+    )
 
 
 ANN = binding("ann", "ann@example.org")

@@ -27,9 +27,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from components import naming
-from components.bindings import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from components.bindings import GROUP, PLURAL, VERSION
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli
+from tests.factories import manifest
 from tests.integration.conftest import new_stack, run_watch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -42,17 +43,9 @@ DEADLINE = 600.0
 
 
 def binding(name: str, username: str, replicas: int = 0) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": BINDINGS_NAMESPACE},
-        "spec": {
-            "workspace": WORKSPACE,
-            "username": username,
-            "expires": "2099-12-31",
-            "replicas": replicas,
-        },
-    }
+    return manifest(
+        name, BINDINGS_NAMESPACE, workspace=WORKSPACE, username=username, replicas=replicas
+    )
 
 
 def deployment_of(username: str) -> str:

@@ -23,7 +23,7 @@ from components.binding_source import (
     manifests_in_yaml,
 )
 from components.settings import settings_from_values
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 
 def _yaml(*documents: Any) -> str:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.bindings import Binding, InvalidBinding, parse_binding
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 
 def test_parses_a_complete_binding():

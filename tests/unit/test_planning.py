@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from components import naming
 from components.bindings import Binding, InvalidBinding, parse_binding
 from components.planning import Plan, ProblemKind, Severity, plan_workspaces
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 TODAY = date(2025, 6, 1)
 

@@ -14,8 +14,8 @@ from components.browser_workspace import TYPE as WORKSPACE_TYPE
 from components.program import Declared, declare
 from components.settings import Settings, settings_from_values
 from components.takeover.inventory import Inventory
+from tests.factories import manifest
 from tests.unit.conftest import PulumiHarness, is_secret, unsecret
-from tests.unit.factories import manifest
 
 TODAY = date(2025, 6, 1)
 CHILD_TYPES = (

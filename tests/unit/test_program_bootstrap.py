@@ -12,8 +12,8 @@ from components.guacamole.errors import ConfigurationError
 from components.guacamole.settings import ENV_VAR
 from components.program import Declared, declare
 from components.settings import settings_from_values
+from tests.factories import manifest
 from tests.unit.conftest import PulumiHarness, Registered, is_secret, unsecret
-from tests.unit.factories import manifest
 from tests.unit.test_program import ListSource
 
 TODAY = date(2025, 6, 1)

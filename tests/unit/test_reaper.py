@@ -12,6 +12,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from pulumi.automation import CommandError
 
+from components.binding_events import Reason as EventReason
 from components.bindings import API_VERSION, KIND
 from components.settings import IdleSettings
 from components.watch import reaper
@@ -62,7 +63,9 @@ class Fakes:
             raise ApiException(status=409)
         self.scaled.append(name)
 
-    def record_event(self, api: object, body: Mapping[str, Any], reason: str, text: str) -> None:
+    def record_event(
+        self, api: object, body: Mapping[str, Any], reason: EventReason, text: str
+    ) -> None:
         self.events.append((body["metadata"]["name"], reason, text))
 
 
@@ -101,7 +104,7 @@ def test_one_read_for_all_running_browsers_and_a_stop_after_the_grace(
     second = check.cycle()
     assert second.statements == 1
     assert sorted(fakes.scaled) == ["b3", "b5", "b7", "b9"]  # b1 has an open session
-    assert {reason for _, reason, _ in fakes.events} == {reaper.REASON_STOPPED}
+    assert {reason for _, reason, _ in fakes.events} == {EventReason.IDLE_STOPPED}
     assert [d.verdict for d in second.decisions.values()].count(Verdict.KEEP) == 1
 
 
@@ -115,7 +118,9 @@ def test_dry_run_only_reports(monkeypatch: pytest.MonkeyPatch) -> None:
     assert report.stopped == ["ns/a"]
     assert check.cycle().stopped == []  # reported once per browser run, not every check
     assert fakes.scaled == []
-    assert [(name, reason) for name, reason, _ in fakes.events] == [("a", reaper.REASON_PENDING)]
+    assert [(name, reason) for name, reason, _ in fakes.events] == [
+        ("a", EventReason.IDLE_STOP_PENDING)
+    ]
 
 
 def test_a_binding_changed_meanwhile_is_left_for_the_next_check(
@@ -158,13 +163,6 @@ def test_an_outage_delays_and_never_ends_the_loop(monkeypatch: pytest.MonkeyPatc
     check = make(fakes, {"ns/a": manifest("a", "w", "u", 1)}, settings)
     check.run(stop)
     assert len(calls) == 3
-
-
-def test_inert_escapes_control_format_and_bidi_characters():
-    assert reaper.inert("w@u") == "w@u"
-    assert reaper.inert("a\nb\x1b[31m") == "a\\x0ab\\x1b[31m"
-    assert reaper.inert("x\u202ey\u200bz\u0085") == "x\\u202ey\\u200bz\\x85"
-    assert reaper.inert("é ünïcode") == "é ünïcode"
 
 
 def test_database_url_prefers_the_secret_setting() -> None:

@@ -19,7 +19,7 @@ from components.review.engine import UNKNOWN, Step, StepRecorder, engine_changes
 from components.review.escape import inert
 from components.review.render import render_markdown, render_text
 from components.review.summary import Reason, summarise
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 TODAY = date(2025, 6, 1)
 STACK = "urn:pulumi:dev::awms-browser-workspaces::"

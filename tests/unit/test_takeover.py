@@ -18,8 +18,7 @@ from components.takeover.leftovers import (
     manifest_identity,
     plan_leftovers,
 )
-
-from .factories import manifest
+from tests.factories import manifest
 
 TODAY = date(2026, 6, 1)
 NS = "guacamole"

@@ -22,6 +22,16 @@ SchemaVersion = Literal["1.5", "1.6"]
 
 _HERE = Path(__file__).resolve().parent
 
+PERMISSION_TABLES: tuple[str, ...] = (
+    "guacamole_connection_permission",
+    "guacamole_connection_group_permission",
+    "guacamole_sharing_profile_permission",
+    "guacamole_system_permission",
+    "guacamole_user_permission",
+    "guacamole_user_group_permission",
+)
+"""The six tables that grant an entity something: what a revocation empties."""
+
 TABLES: tuple[str, ...] = (
     "guacamole_connection_group",
     "guacamole_connection",
@@ -37,12 +47,7 @@ TABLES: tuple[str, ...] = (
     "guacamole_connection_attribute",
     "guacamole_connection_group_attribute",
     "guacamole_sharing_profile_attribute",
-    "guacamole_connection_permission",
-    "guacamole_connection_group_permission",
-    "guacamole_sharing_profile_permission",
-    "guacamole_system_permission",
-    "guacamole_user_permission",
-    "guacamole_user_group_permission",
+    *PERMISSION_TABLES,
     "guacamole_connection_history",
     "guacamole_user_history",
     "guacamole_user_password_history",

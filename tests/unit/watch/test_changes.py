@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from components.watch.changes import ChangeKind, classify_binding, classify_workspace, object_key
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 KEY = "jupyterhub/binding-1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from components.watch.expiry import next_expiry
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 
 def test_next_expiry_is_the_first_midnight_after_an_expiry_date() -> None:

@@ -16,7 +16,7 @@ from components.watch.fastpath import FIELD_MANAGER, FastPath, FastPathRunner
 from components.watch.managed import DEPLOYMENT_TYPE
 from components.watch.runner import RunOutcome
 from components.watch.targets import BROWSER_WORKSPACE_TYPE
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 TODAY = date(2025, 6, 1)
 WORKSPACE = "default-generic-workspace"

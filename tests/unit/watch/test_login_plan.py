@@ -6,8 +6,8 @@ from datetime import date
 from typing import Any
 
 from components import naming
-from components.watch.login_plan import LoginTarget, Skip, inert, plan_login, replicas_changed
-from tests.unit.factories import manifest
+from components.watch.login_plan import LoginTarget, Skip, plan_login, replicas_changed
+from tests.factories import manifest
 
 TODAY = date(2025, 6, 1)
 WORKSPACE = "default-generic-workspace"
@@ -58,7 +58,3 @@ def test_only_an_existing_binding_whose_replicas_changed_counts() -> None:
     assert not replicas_changed(zero, commented)
     assert not replicas_changed(None, one)  # new: its Deployment does not exist yet
     assert not replicas_changed(one, None)
-
-
-def test_inert_escapes_control_characters() -> None:
-    assert inert("a\nb\x1b[0m\x85") == "a\\x0ab\\x1b[0m\\x85"

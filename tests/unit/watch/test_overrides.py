@@ -13,7 +13,7 @@ from components.watch.overrides import (
     config_override,
     overridden_stack_config,
 )
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 STACK_FILE = """\
 encryptionsalt: v1:abc:def

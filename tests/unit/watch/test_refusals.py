@@ -9,7 +9,7 @@ import pytest
 
 from components.watch.config import PreviewConfig, UpConfig, parse
 from components.watch.refusals import EXIT_REFUSED, exit_code, from_manifests, from_outputs
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 TODAY = date(2025, 6, 1)
 

@@ -8,7 +8,7 @@ from typing import Any
 from components import naming
 from components.watch.scope import NotTargetable, TargetedScope, bindings_by_workspace, plan_scope
 from components.watch.targets import UrnIndex
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 TODAY = date(2025, 6, 1)
 WORKSPACE = "default-generic-workspace"

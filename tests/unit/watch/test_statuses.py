@@ -11,7 +11,7 @@ from components.watch.statuses import (
     error_status,
     has_error_status,
 )
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 TODAY = date(2025, 6, 1)
 

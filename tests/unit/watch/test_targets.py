@@ -10,8 +10,8 @@ from components.browser_workspace import TYPE
 from components.program import declare
 from components.settings import settings_from_values
 from components.watch.targets import BROWSER_WORKSPACE_TYPE, UrnIndex, urn_name
+from tests.factories import manifest
 from tests.unit.conftest import PulumiHarness
-from tests.unit.factories import manifest
 from tests.unit.test_program import ListSource
 
 TODAY = date(2025, 6, 1)

@@ -21,7 +21,7 @@ from components.watch.runner import RunOutcome
 from components.watch.targets import BROWSER_WORKSPACE_TYPE
 from components.watch.worker import Worker, WorkerSettings
 from components.watch.workqueue import Batch, Pending, WorkQueue
-from tests.unit.factories import manifest
+from tests.factories import manifest
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 WORKSPACE = "default-generic-workspace"

@@ -1,4 +1,4 @@
-"""Small builders for binding manifests shared by the unit tests."""
+"""The one builder of binding manifests the unit and integration tests share."""
 
 from __future__ import annotations
 
