@@ -159,6 +159,20 @@ def test_up_creates_every_object_and_row(stack: PulumiCli, sandbox: Sandbox) -> 
     assert "created" in result.stdout
 
 
+def test_state_records_only_the_programs_frames(stack: PulumiCli) -> None:
+    """The stack trace stored per resource names program files only (components.stack_traces)."""
+    resources = stack.export_state()["deployment"]["resources"]
+    positions = [
+        frame.get("sourcePosition", "")
+        for res in resources
+        for frame in (res.get("stackTrace") or {}).get("frames", [])
+    ]
+    declared = [res for res in resources if res.get("sourcePosition")]
+    assert len(declared) > len(INITIAL) * 5  # every resource the program declared has one
+    assert positions and all(p.startswith("project:///") for p in positions)
+    assert not [p for p in positions if "site-packages" in p or "/../" in p or "/.venv/" in p]
+
+
 def test_second_preview_and_up_change_nothing(stack: PulumiCli, sandbox: Sandbox) -> None:
     assert change_summary(stack.preview_json()) == {}
     versions = {
