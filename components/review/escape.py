@@ -3,7 +3,8 @@
 Binding manifests are written by people outside the platform team, and their text reaches two
 places where it could do harm: a terminal (control sequences, bidi overrides that reorder what a
 reviewer reads) and a merge-request comment (Markdown or HTML that fakes a row of the access table
-or mentions somebody). :func:`inert` is the one place that defuses both.
+or mentions somebody). :func:`inert` defuses both: the characters through
+:func:`components.inert.escape` (the project's one definition of unsafe), the Markdown here.
 """
 
 from __future__ import annotations
