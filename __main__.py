@@ -6,12 +6,17 @@ from components.access_check import require_write_access
 from components.binding_source import make_source
 from components.kube_client import new_api_client
 from components.program import declare
-from components.settings import load_settings
+from components.settings import SettingsError, load_settings
+from components.sharding import ShardingError, scope_for_stack
 
 settings = load_settings()
+try:
+    scope = scope_for_stack(pulumi.get_stack(), settings.shards)
+except ShardingError as error:
+    raise SettingsError(str(error)) from error
 if not pulumi.runtime.is_dry_run():
     # Before any resource is registered, so a refused update has written nothing.
     require_write_access(settings, new_api_client(settings.kubeconfig or None))
-declared = declare(settings, make_source(settings))
+declared = declare(settings, make_source(settings), scope=scope)
 for key, value in declared.outputs().items():
     pulumi.export(key, value)

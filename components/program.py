@@ -46,8 +46,9 @@ from components.inert import escape, neutralise
 from components.manifests import FIELD_MANAGER
 from components.planning import Plan, plan_workspaces
 from components.settings import Settings
+from components.sharding import WHOLE, ShardScope
 from components.takeover.field_owner import FieldOwnerTakeover
-from components.takeover.inventory import LEGACY_MANAGERS, Inventory, read_inventory
+from components.takeover.inventory import LEGACY_MANAGERS, Inventory, read_inventory, scoped
 from components.takeover.leftovers import Leftovers, manifest_identity, plan_leftovers
 from components.takeover.report import leftover_outputs, log_leftovers
 from components.takeover.revocation import AccessRevocation
@@ -66,6 +67,7 @@ class Declared:
     bootstrap: DatabaseBootstrap | None = None
     leftovers: Leftovers = field(default_factory=Leftovers)
     firefox_policy: k8s.core.v1.ConfigMap | None = None
+    scope: ShardScope = WHOLE
 
     def outputs(self) -> dict[str, Any]:
         """Stack outputs: per-binding names and connection ids, counts, and every problem."""
@@ -93,6 +95,8 @@ class Declared:
                 for problem in self.plan.problems
             ],
         }
+        if not self.scope.whole:
+            outputs["shard"] = {"index": self.scope.index, "count": self.scope.count}
         if self.bootstrap is not None:
             outputs["databaseBootstrap"] = self.bootstrap.summary()
         outputs.update(leftover_outputs(self.leftovers))
@@ -105,24 +109,41 @@ def declare(
     *,
     today: date | None = None,
     inventory: InventoryReader | None = None,
+    scope: ShardScope = WHOLE,
 ) -> Declared:
     """Declare one connection group per workspace and one BrowserWorkspace per planned workspace,
     plus the take-over resources: legacy field ownership moved before any apply, and the access
-    of every identity no binding grants any more revoked (see ``components.takeover``)."""
+    of every identity no binding grants any more revoked (see ``components.takeover``).
+
+    A shard stack (``scope``) declares only its own workspaces' bindings and looks for leftovers
+    only in its own workspaces' groups and objects: another shard's users are that shard's to
+    revoke, and a binding moved to a workspace of another shard is revoked here as deleted.
+    """
     sourced = source.load()
-    parsed = [(item, parse_binding(item.manifest, item.origin)) for item in sourced]
+    parsed = [
+        (item, entry)
+        for item in sourced
+        if scope.owns(
+            _workspace_of(item.manifest, entry := parse_binding(item.manifest, item.origin))
+        )
+    ]
     plan = plan_workspaces((entry for _, entry in parsed), today or datetime.now(UTC).date())
-    _report(plan, settings, source)
+    _report(plan, settings, source, scope)
     leftovers = plan_leftovers(
         plan,
         _identities(parsed),
-        (inventory or read_live_inventory)(settings) if settings.legacy_scan else Inventory(),
+        scoped((inventory or read_live_inventory)(settings), scope.owns)
+        if settings.legacy_scan
+        else Inventory(),
         namespace=settings.namespace,
         remove_orphans=settings.remove_legacy_orphans,
     )
     log_leftovers(leftovers)
 
-    bootstrap = _bootstrap(settings) if settings.database_bootstrap.enabled else None
+    # Roles, database and schema are the environment's, declared once (shard 0 runs first).
+    bootstrap = (
+        _bootstrap(settings) if settings.database_bootstrap.enabled and scope.first else None
+    )
     after: list[pulumi.Resource] = bootstrap.ready if bootstrap else []
 
     kubernetes = k8s.Provider("kubernetes", kubeconfig=settings.kubeconfig or None)
@@ -140,7 +161,7 @@ def declare(
         entries=[r.entry() for r in leftovers.revocations],
         opts=pulumi.ResourceOptions(depends_on=after) if after else None,
     )
-    firefox_policy = _firefox_policy(settings)
+    firefox_policy = _firefox_policy(settings) if scope.first else None
     groups = {
         workspace: GuacamoleConnectionGroup(
             f"group-{workspace}",
@@ -169,13 +190,22 @@ def declare(
         if settings.write_binding_status
         else {}
     )
-    return Declared(plan, groups, workspaces, statuses, bootstrap, leftovers, firefox_policy)
+    return Declared(plan, groups, workspaces, statuses, bootstrap, leftovers, firefox_policy, scope)
 
 
 def read_live_inventory(settings: Settings) -> Inventory:
     """The live objects and connections, read with the program's own credentials."""
     dsn = resolve_dsn(pulumi.Config().get, os.environ)
     return read_inventory(settings.kubeconfig, settings.namespace, dsn)
+
+
+def _workspace_of(manifest: Any, entry: Binding | InvalidBinding) -> str | None:
+    """The workspace a manifest names, valid or not (``None``: it names none)."""
+    if isinstance(entry, Binding):
+        return entry.workspace
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    workspace = spec.get("workspace") if isinstance(spec, Mapping) else None
+    return workspace if isinstance(workspace, str) and workspace else None
 
 
 def _identities(
@@ -307,7 +337,7 @@ def _statuses(
     return statuses
 
 
-def _report(plan: Plan, settings: Settings, source: BindingSource) -> None:
+def _report(plan: Plan, settings: Settings, source: BindingSource, scope: ShardScope) -> None:
     """Name every culprit in the run log, as warnings.
 
     A refused binding is that binding's error, not the run's: logged as an error diagnostic it
@@ -324,4 +354,5 @@ def _report(plan: Plan, settings: Settings, source: BindingSource) -> None:
             "list the JupyterHub ingress (browserUrl) there"
         )
     counts = ", ".join(f"{key} {value}" for key, value in plan.summary().items())
-    pulumi.log.info(f"{neutralise(source.describe())}: {counts}")
+    where = "" if scope.whole else f" ({scope.describe()})"
+    pulumi.log.info(f"{neutralise(source.describe())}{where}: {counts}")

@@ -48,6 +48,7 @@ from components.settings.readers import (
     read_nonempty,
     read_string,
 )
+from components.sharding import MAX_SHARDS
 
 __all__ = [
     "DEFAULTS",
@@ -120,6 +121,7 @@ DEFAULTS: dict[str, Any] = {
     "idleMaxSessionAge": 86400,
     "idleCheckInterval": 60,
     "idleDryRun": False,
+    "shards": 1,
 }
 """Every program setting with its default."""
 
@@ -154,6 +156,8 @@ class Settings:
     declare_firefox_policy: bool = True
     firefox_allowed_urls: tuple[str, ...] = ()
     idle: IdleSettings = IDLE_DEFAULTS
+    shards: int = 1
+    """Shard stacks the environment is split into (``components.sharding``); 1: this stack."""
 
 
 def load_settings(config: pulumi.Config | None = None) -> Settings:
@@ -229,4 +233,12 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         declare_firefox_policy=read_firefox_policy_declared(merged),
         firefox_allowed_urls=read_allowed_urls(merged),
         idle=read_idle(merged),
+        shards=read_shards(merged),
     )
+
+
+def read_shards(values: Mapping[str, Any]) -> int:
+    value = values["shards"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SHARDS:
+        raise SettingsError(f"shards: must be a whole number from 1 to {MAX_SHARDS}, not {value!r}")
+    return value

@@ -16,8 +16,8 @@ touched.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -73,6 +73,20 @@ class Inventory:
     kubernetes_read: bool = False
     database_read: bool = False
     problems: tuple[str, ...] = field(default=())
+
+
+def scoped(inventory: Inventory, owns: Callable[[str | None], bool]) -> Inventory:
+    """The part of ``inventory`` in the workspaces ``owns`` accepts (a shard's own).
+
+    Connections belong to their group's workspace; objects to their annotated workspace (one
+    without annotations is never an orphan, see ``components.takeover.leftovers``, and is left
+    to shard 0).
+    """
+    return replace(
+        inventory,
+        objects=tuple(o for o in inventory.objects if owns(o.workspace)),
+        connections=tuple(c for c in inventory.connections if owns(c.group)),
+    )
 
 
 def browser_hostname(namespace: str) -> re.Pattern[str]:

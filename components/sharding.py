@@ -1,0 +1,125 @@
+"""Which shard stack of an environment owns which workspace (pure: no Pulumi, no I/O).
+
+An environment (``prod``) with ``shards: N`` above 1 keeps its resources in N stacks named
+``prod.shard-0`` ... ``prod.shard-<N-1>``; the environment's own stack then holds nothing. A
+workspace belongs to exactly one shard, chosen by a jump consistent hash of its name, so:
+
+* a workspace's connection group lives in the same stack as every binding to it (the group is
+  deleted with its last binding, in the same run);
+* the shard of a workspace never depends on which other workspaces exist, so adding bindings
+  never moves anything;
+* growing from N to N+1 shards moves about 1/(N+1) of the workspaces, all of them into the new
+  shard (Lamping and Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm", 2014).
+
+A manifest whose workspace cannot be read (an invalid binding) and Guacamole leftovers that name
+no workspace belong to shard 0, so exactly one stack reports and revokes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+SHARD_STACK = re.compile(r"^(?P<environment>.+)\.shard-(?P<index>0|[1-9][0-9]*)$")
+MAX_SHARDS = 1024
+"""More shards than this buys nothing: each shard is a stack with its own engine start-up."""
+
+
+class ShardingError(ValueError):
+    """A stack name and its ``shards`` setting disagree; the message says what to run."""
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """Jump consistent hash of a 64-bit ``key`` into ``range(buckets)``."""
+    if buckets < 1:
+        raise ValueError("buckets must be at least 1")
+    key &= 0xFFFFFFFFFFFFFFFF
+    bucket, jump = -1, 0
+    while jump < buckets:
+        bucket = jump
+        key = (key * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
+        jump = int((bucket + 1) * ((1 << 31) / ((key >> 33) + 1)))
+    return bucket
+
+
+def shard_of(workspace: str, shards: int) -> int:
+    """The shard of ``workspace`` among ``shards``: stable across runs, machines and versions."""
+    digest = hashlib.sha256(workspace.encode("utf-8", "surrogatepass")).digest()
+    return jump_hash(int.from_bytes(digest[:8], "big"), shards)
+
+
+def shard_stack_name(environment: str, index: int) -> str:
+    """``prod`` -> ``prod.shard-3`` (a fully qualified ``org/project/prod`` keeps its prefix)."""
+    return f"{environment}.shard-{index}"
+
+
+def split_stack_name(stack: str) -> tuple[str, int | None]:
+    """``prod.shard-3`` -> ``("prod", 3)``; any other name -> ``(name, None)``."""
+    match = SHARD_STACK.match(stack)
+    if match is None:
+        return stack, None
+    return match.group("environment"), int(match.group("index"))
+
+
+@dataclass(frozen=True)
+class ShardScope:
+    """The part of an environment one stack declares."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def whole(self) -> bool:
+        return self.count == 1
+
+    @property
+    def first(self) -> bool:
+        """Shard 0 also carries what belongs to the environment as a whole."""
+        return self.index == 0
+
+    def owns(self, workspace: str | None) -> bool:
+        """Whether this stack declares ``workspace`` (``None``: a manifest naming none)."""
+        if self.whole:
+            return True
+        if workspace is None:
+            return self.first
+        return shard_of(workspace, self.count) == self.index
+
+    def describe(self) -> str:
+        return "the whole environment" if self.whole else f"shard {self.index} of {self.count}"
+
+
+WHOLE = ShardScope()
+
+
+def scope_for_stack(stack: str, shards: int) -> ShardScope:
+    """The scope of ``stack`` in an environment of ``shards`` shards, or why it has none.
+
+    Running the environment's own stack of a sharded environment would declare nothing and so
+    delete everything it still holds; running a shard stack of an unsharded environment would
+    do the same to that shard. Both are refused with the command to run instead.
+    """
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ShardingError(f"shards: must be between 1 and {MAX_SHARDS}, not {shards}")
+    environment, index = split_stack_name(stack.rsplit("/", 1)[-1])
+    if shards == 1:
+        if index is not None:
+            raise ShardingError(
+                f"stack {stack} is a shard of {environment}, but {environment} has shards: 1; "
+                f"move its resources back with `python -m components.watch shard-move --stack "
+                f"{environment}` before running it"
+            )
+        return WHOLE
+    if index is None:
+        raise ShardingError(
+            f"stack {stack} has shards: {shards}, so its resources live in the stacks "
+            f"{shard_stack_name(environment, 0)} ... {shard_stack_name(environment, shards - 1)}; "
+            f"run `scripts/watch up --stack {environment}` (or pulumi on one shard stack)"
+        )
+    if index >= shards:
+        raise ShardingError(
+            f"stack {stack} is shard {index}, but {environment} has only {shards} shards; "
+            f"move its resources with `python -m components.watch shard-move --stack {environment}`"
+        )
+    return ShardScope(index, shards)

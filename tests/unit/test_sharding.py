@@ -1,0 +1,178 @@
+"""Shards: the consistent hash, stack names, and what one shard stack declares."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+
+import pytest
+
+from components import naming
+from components.program import Declared, declare
+from components.settings import SettingsError, settings_from_values
+from components.sharding import (
+    WHOLE,
+    ShardingError,
+    ShardScope,
+    jump_hash,
+    scope_for_stack,
+    shard_of,
+    shard_stack_name,
+    split_stack_name,
+)
+from components.takeover.inventory import Inventory, LiveConnection, LiveObject, scoped
+from tests.factories import manifest
+from tests.unit.conftest import PulumiHarness
+from tests.unit.test_program import ListSource
+
+TODAY = date(2025, 6, 1)
+WORKSPACES = [f"workspace-{i:04d}" for i in range(5000)]
+
+
+def test_jump_hash_stays_in_range_and_one_bucket_takes_everything():
+    assert {jump_hash(key, 1) for key in range(1000)} == {0}
+    assert {jump_hash(key * 7919, 13) for key in range(5000)} == set(range(13))
+    with pytest.raises(ValueError):
+        jump_hash(1, 0)
+
+
+def test_workspaces_spread_evenly_over_the_shards():
+    counts = Counter(shard_of(w, 10) for w in WORKSPACES)
+    assert set(counts) == set(range(10))
+    assert max(counts.values()) < 1.2 * 500 and min(counts.values()) > 0.8 * 500
+
+
+def test_growing_by_one_shard_moves_about_its_share_and_only_into_the_new_shard():
+    before = {w: shard_of(w, 4) for w in WORKSPACES}
+    after = {w: shard_of(w, 5) for w in WORKSPACES}
+    moved = [w for w in WORKSPACES if before[w] != after[w]]
+    assert {after[w] for w in moved} == {4}
+    assert 0.15 < len(moved) / len(WORKSPACES) < 0.25
+
+
+def test_the_shard_of_a_workspace_is_a_pure_function_of_its_name():
+    # The same name always gives the same shard, whatever else exists or was asked before.
+    first = [shard_of(w, 8) for w in WORKSPACES[:50]]
+    assert [shard_of(w, 8) for w in reversed(WORKSPACES[:50])] == first[::-1]
+    assert shard_of("default-generic-workspace", 8) == shard_of("default-generic-workspace", 8)
+
+
+def test_stack_names_round_trip():
+    assert shard_stack_name("prod", 3) == "prod.shard-3"
+    assert split_stack_name("prod.shard-3") == ("prod", 3)
+    assert split_stack_name("prod") == ("prod", None)
+    assert split_stack_name("prod.shard-03") == ("prod.shard-03", None)
+    assert split_stack_name("a.b.shard-0") == ("a.b", 0)
+
+
+def test_a_stack_and_its_shards_setting_must_agree():
+    assert scope_for_stack("prod", 1) is WHOLE
+    assert scope_for_stack("org/awms/prod.shard-2", 4) == ShardScope(2, 4)
+    with pytest.raises(ShardingError, match=r"prod\.shard-0 \.\.\. prod\.shard-3"):
+        scope_for_stack("prod", 4)
+    with pytest.raises(ShardingError, match="has only 4 shards"):
+        scope_for_stack("prod.shard-4", 4)
+    with pytest.raises(ShardingError, match="has shards: 1"):
+        scope_for_stack("prod.shard-0", 1)
+    with pytest.raises(ShardingError, match="between 1 and"):
+        scope_for_stack("prod", 0)
+
+
+def test_shards_setting_is_validated_by_name():
+    assert settings_from_values({"shards": 8}).shards == 8
+    for bad in (0, -1, True, "4", 5000):
+        with pytest.raises(SettingsError, match="shards"):
+            settings_from_values({"shards": bad})
+
+
+def test_a_workspace_nobody_can_name_belongs_to_shard_zero():
+    assert ShardScope(0, 4).owns(None) and not ShardScope(1, 4).owns(None)
+    assert WHOLE.owns(None) and WHOLE.owns("anything")
+
+
+def _workspace_in(shard: int, count: int, skip: int = 0) -> str:
+    return [w for w in WORKSPACES if shard_of(w, count) == shard][skip]
+
+
+def test_inventory_is_cut_to_the_shards_own_workspaces():
+    mine, theirs = _workspace_in(1, 3), _workspace_in(2, 3)
+    inventory = Inventory(
+        objects=tuple(
+            LiveObject("Deployment", naming.deployment_name(w, "u"), w, "u", False, True)
+            for w in (mine, theirs)
+        ),
+        connections=tuple(
+            LiveConnection(w, "u", i, None, True) for i, w in enumerate((mine, theirs))
+        ),
+    )
+    cut = scoped(inventory, ShardScope(1, 3).owns)
+    assert [o.workspace for o in cut.objects] == [mine]
+    assert [c.group for c in cut.connections] == [mine]
+
+
+def _declare_shard(harness: PulumiHarness, scope: ShardScope, *manifests, inventory=None):
+    settings = settings_from_values({"shards": scope.count})
+    declared: Declared = harness.run(
+        lambda: declare(
+            settings,
+            ListSource(*manifests),
+            today=TODAY,
+            inventory=lambda _: inventory or Inventory(),
+            scope=scope,
+        )
+    )
+    return declared
+
+
+def test_a_shard_declares_only_its_workspaces_and_revokes_only_its_users(harness: PulumiHarness):
+    mine, theirs = _workspace_in(1, 3), _workspace_in(2, 3)
+    gone_mine = naming.deployment_name(mine, "gone@x.org")
+    gone_theirs = naming.deployment_name(theirs, "gone@x.org")
+    live = Inventory(
+        connections=(
+            LiveConnection(
+                mine, "gone@x.org", 1, naming.connection_hostname(gone_mine, "guacamole"), False
+            ),
+            LiveConnection(
+                theirs, "gone@x.org", 2, naming.connection_hostname(gone_theirs, "guacamole"), False
+            ),
+        )
+    )
+    declared = _declare_shard(
+        harness,
+        ShardScope(1, 3),
+        manifest("a", workspace=mine),
+        manifest("b", workspace=theirs),
+        manifest("c", workspace=mine, username="old@x.org", expires="2025-05-01"),
+        manifest("d", workspace=theirs, username="old@x.org", expires="2025-05-01"),
+        manifest("e", workspace=mine, username=...),
+        inventory=live,
+    )
+    assert [p.workspace for p in declared.plan.workspaces] == [mine]
+    assert [g.name for g in harness.of_type("guacamole:ConnectionGroup")] == [f"group-{mine}"]
+    (revocation,) = harness.of_type("AccessRevocation")
+    revoked = {(e["group"], e["connection"], e["reason"]) for e in revocation.inputs["entries"]}
+    assert revoked == {(mine, "gone@x.org", "deleted"), (mine, "old@x.org", "expired")}
+    statuses = {s.name for s in harness.of_type("awms:BindingStatus")}
+    assert statuses == {"jupyterhub/a", "jupyterhub/c", "jupyterhub/e"}
+    assert declared.outputs()["shard"] == {"index": 1, "count": 3}
+    assert harness.of_type("core/v1:ConfigMap") == []
+
+
+def test_shard_zero_takes_what_names_no_workspace_and_the_firefox_policy(harness: PulumiHarness):
+    declared = _declare_shard(
+        harness, ShardScope(0, 3), manifest("nowhere", workspace=...), manifest("x", workspace=7)
+    )
+    assert {i.key for i in declared.plan.invalid} == {"jupyterhub/nowhere", "jupyterhub/x"}
+    assert len(harness.of_type("core/v1:ConfigMap")) == 1
+
+
+def test_every_binding_lands_in_exactly_one_shard(harness: PulumiHarness):
+    manifests = [
+        manifest(f"b{i}", workspace=WORKSPACES[i % 40], username=f"u{i}") for i in range(120)
+    ]
+    seen: Counter[str] = Counter()
+    for index in range(4):
+        declared = _declare_shard(harness, ShardScope(index, 4), *manifests)
+        seen.update(b.key for p in declared.plan.workspaces for b in p.bindings)
+    assert seen == Counter({f"jupyterhub/b{i}": 1 for i in range(120)})
