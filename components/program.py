@@ -46,7 +46,8 @@ from components.inert import escape, neutralise
 from components.manifests import FIELD_MANAGER
 from components.planning import Plan, plan_workspaces
 from components.settings import Settings
-from components.sharding import WHOLE, ShardScope
+from components.shard_digest import CONTEXT_ENV, input_digest
+from components.sharding import WHOLE, ShardScope, workspace_named
 from components.takeover.field_owner import FieldOwnerTakeover
 from components.takeover.inventory import LEGACY_MANAGERS, Inventory, read_inventory, scoped
 from components.takeover.leftovers import Leftovers, manifest_identity, plan_leftovers
@@ -68,6 +69,8 @@ class Declared:
     leftovers: Leftovers = field(default_factory=Leftovers)
     firefox_policy: k8s.core.v1.ConfigMap | None = None
     scope: ShardScope = WHOLE
+    input_digest: str = ""
+    """What this run was given (``components.shard_digest``); exported once all is applied."""
 
     def outputs(self) -> dict[str, Any]:
         """Stack outputs: per-binding names and connection ids, counts, and every problem."""
@@ -95,12 +98,22 @@ class Declared:
                 for problem in self.plan.problems
             ],
         }
+        if self.input_digest:
+            outputs["inputDigest"] = self._after_everything(self.input_digest)
         if not self.scope.whole:
             outputs["shard"] = {"index": self.scope.index, "count": self.scope.count}
         if self.bootstrap is not None:
             outputs["databaseBootstrap"] = self.bootstrap.summary()
         outputs.update(leftover_outputs(self.leftovers))
         return outputs
+
+    def _after_everything(self, value: str) -> pulumi.Output[str]:
+        """``value`` once every resource is applied (never, if one of them failed)."""
+        ids: list[pulumi.Output[Any]] = [g.id for g in self.groups.values()]
+        ids += [s.id for s in self.statuses.values()]
+        for workspace in self.workspaces.values():
+            ids += [workspace.deployment.id, workspace.user.id, workspace.connection.id]
+        return pulumi.Output.all(*ids).apply(lambda _: value)
 
 
 def declare(
@@ -121,11 +134,9 @@ def declare(
     """
     sourced = source.load()
     parsed = [
-        (item, entry)
+        (item, parse_binding(item.manifest, item.origin))
         for item in sourced
-        if scope.owns(
-            _workspace_of(item.manifest, entry := parse_binding(item.manifest, item.origin))
-        )
+        if scope.owns(workspace_named(item.manifest))
     ]
     plan = plan_workspaces((entry for _, entry in parsed), today or datetime.now(UTC).date())
     _report(plan, settings, source, scope)
@@ -190,22 +201,21 @@ def declare(
         if settings.write_binding_status
         else {}
     )
-    return Declared(plan, groups, workspaces, statuses, bootstrap, leftovers, firefox_policy, scope)
+    digest = input_digest(
+        os.environ.get(CONTEXT_ENV, ""),
+        scope,
+        [item.manifest for item, _ in parsed],
+        [binding.key for binding in plan.expired],
+    )
+    return Declared(
+        plan, groups, workspaces, statuses, bootstrap, leftovers, firefox_policy, scope, digest
+    )
 
 
 def read_live_inventory(settings: Settings) -> Inventory:
     """The live objects and connections, read with the program's own credentials."""
     dsn = resolve_dsn(pulumi.Config().get, os.environ)
     return read_inventory(settings.kubeconfig, settings.namespace, dsn)
-
-
-def _workspace_of(manifest: Any, entry: Binding | InvalidBinding) -> str | None:
-    """The workspace a manifest names, valid or not (``None``: it names none)."""
-    if isinstance(entry, Binding):
-        return entry.workspace
-    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
-    workspace = spec.get("workspace") if isinstance(spec, Mapping) else None
-    return workspace if isinstance(workspace, str) and workspace else None
 
 
 def _identities(

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 SHARD_STACK = re.compile(r"^(?P<environment>.+)\.shard-(?P<index>0|[1-9][0-9]*)$")
 MAX_SHARDS = 1024
@@ -47,6 +49,16 @@ def shard_of(workspace: str, shards: int) -> int:
     """The shard of ``workspace`` among ``shards``: stable across runs, machines and versions."""
     digest = hashlib.sha256(workspace.encode("utf-8", "surrogatepass")).digest()
     return jump_hash(int.from_bytes(digest[:8], "big"), shards)
+
+
+def workspace_named(manifest: Any) -> str | None:
+    """The workspace a binding manifest names, valid or not (``None``: it names none).
+
+    Read raw, because the program keeps the workspace as written (it is the group name).
+    """
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    workspace = spec.get("workspace") if isinstance(spec, Mapping) else None
+    return workspace if isinstance(workspace, str) and workspace else None
 
 
 def shard_stack_name(environment: str, index: int) -> str:

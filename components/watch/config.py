@@ -10,83 +10,34 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from components.watch.run_configs import (
+    CommonConfig,
+    KubeConfig,
+    PreviewConfig,
+    UpConfig,
+    WatchConfig,
+)
 
 ENV_PREFIX = "AWMS_WATCH_"
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
 
+__all__ = [
+    "CommonConfig",
+    "ConfigError",
+    "KubeConfig",
+    "PreviewConfig",
+    "UpConfig",
+    "WatchConfig",
+    "build_parser",
+    "env_name",
+    "parse",
+]
+
 
 class ConfigError(ValueError):
     """A flag or environment variable is invalid; the message names it."""
-
-
-@dataclass(frozen=True)
-class CommonConfig:
-    project_dir: Path
-    stack: str
-    log_level: str
-    log_format: str
-    foreign_lock_timeout: float
-
-
-@dataclass(frozen=True)
-class KubeConfig:
-    kubeconfig: str
-    namespace: str | None
-    """``None``: take ``bindingsNamespace`` from the stack."""
-
-
-@dataclass(frozen=True)
-class WatchConfig:
-    common: CommonConfig
-    kube: KubeConfig
-    debounce: float
-    max_delay: float
-    resync_interval: float
-    grace_period: float
-    cancel_timeout: float
-    backoff_initial: float
-    backoff_max: float
-    escalate_after: int
-    scoped: bool
-    report_status: bool | None
-    """``None``: follow the stack's ``writeBindingStatus``."""
-    initial_run: str
-    watch_workspaces: bool
-    watch_timeout: int
-    max_preemptions: int
-    outputs_settle: float
-    repair_drift: bool = True
-    fast_path: bool = True
-    """Scale a Deployment the moment its binding's ``spec.replicas`` changes (before the run)."""
-
-
-@dataclass(frozen=True)
-class UpConfig:
-    common: CommonConfig
-    timeout: float
-    attempts: int
-    cancel_timeout: float
-    backoff_initial: float
-    backoff_max: float
-    allow_refused: bool = False
-    """Exit 0 rather than 4 when the update refused bindings."""
-    repair_drift: bool = False
-
-
-@dataclass(frozen=True)
-class PreviewConfig:
-    common: CommonConfig
-    kube: KubeConfig
-    bindings_file: Path
-    overlay: bool
-    json_out: Path | None
-    markdown_out: Path | None = None
-    engine_diff: str | None = None
-    """A file for the engine's full diff, ``-`` for stdout, ``None`` to leave it out."""
-    allow_refused: bool = False
-    """Exit 0 rather than 4 when bindings would be refused."""
 
 
 def env_name(flag: str) -> str:
@@ -171,6 +122,13 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         type=float,
         default=env.number("--backoff-max", 300.0),
         help="longest wait between retries",
+    )
+    shards = argparse.ArgumentParser(add_help=False)
+    shards.add_argument(
+        "--all-shards",
+        action=argparse.BooleanOptionalAction,
+        default=env.flag("--all-shards", False),
+        help="in a sharded environment, run every shard, not only those a change touches",
     )
     refused = argparse.ArgumentParser(add_help=False)
     refused.add_argument(
@@ -286,7 +244,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
     up = commands.add_parser(
         "up",
-        parents=[common, retry, refused],
+        parents=[common, retry, refused, shards],
         help="one full update (for a pipeline), retried, waiting for other writers' locks",
     )
     up.add_argument("--attempts", type=int, default=int(env.number("--attempts", 3)))
@@ -300,7 +258,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
     preview = commands.add_parser(
         "preview",
-        parents=[common, kube, refused],
+        parents=[common, kube, refused, shards],
         help="preview what a bindings file would change, without applying it (for review)",
     )
     preview.add_argument(
@@ -376,6 +334,7 @@ def parse(
             args.backoff_max,
             allow_refused=bool(args.allow_refused),
             repair_drift=bool(args.repair_drift),
+            all_shards=bool(args.all_shards),
         )
     kube = KubeConfig(args.kubeconfig, args.namespace)
     if args.command == "preview":
@@ -388,6 +347,7 @@ def parse(
             args.markdown_out,
             args.engine_diff,
             allow_refused=bool(args.allow_refused),
+            all_shards=bool(args.all_shards),
         )
     for flag in ("debounce", "max_delay", "grace_period", "cancel_timeout", "max_preemptions"):
         if getattr(args, flag) < 0:

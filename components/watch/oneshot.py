@@ -3,7 +3,8 @@
 A merge pipeline and the in-cluster watcher may write the same stack. Both go through
 :class:`components.watch.worker.Worker`, so a live writer's lock is waited for (not broken), a
 stale one is removed, and a failure is retried with backoff before the job fails. A successful
-update that refused bindings exits 4 (:mod:`components.watch.refusals`).
+update that refused bindings exits 4 (:mod:`components.watch.refusals`). A sharded environment
+is updated shard by shard (:mod:`components.watch.environment_up`), each shard the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from components.watch.config import UpConfig
 from components.watch.overrides import Project
 from components.watch.retry import Backoff
 from components.watch.runner import StackRunner
+from components.watch.shards import load_environment
 from components.watch.shutdown import Shutdown, drain
 from components.watch.worker import Worker, WorkerSettings
 from components.watch.workqueue import Pending, WorkQueue
@@ -27,6 +29,11 @@ log = logging.getLogger(__name__)
 
 def run(config: UpConfig) -> int:
     project = Project.load(config.common.project_dir)
+    environment = load_environment(project, config.common.stack)
+    if environment.sharded:
+        from components.watch import environment_up
+
+        return environment_up.run(config, environment)
     runner = StackRunner(project, config.common.stack)
     if config.repair_drift:
         runner.check_drift()
@@ -34,29 +41,15 @@ def run(config: UpConfig) -> int:
     shutdown = Shutdown(runner.interrupt)
     shutdown.install()
     stop = threading.Event()
-    queue = WorkQueue(Pending(debounce=0.0, max_delay=0.0))
-    worker = Worker(
-        queue,
-        runner,
-        runner.lock_keeper(config.common.foreign_lock_timeout),
-        project,
-        config.common.stack,
-        dict,  # no binding cache: failures go to the job log, the program writes statuses
-        backoff=Backoff(initial=config.backoff_initial, maximum=config.backoff_max),
-        settings=WorkerSettings(resync_interval=0),
-        stop=stop,
-    )
-    queue.request_full("pipeline up")
     result: list[int] = []
     thread = threading.Thread(
-        target=lambda: result.append(_attempts(worker, queue, config, stop)), daemon=True
+        target=lambda: result.append(update_stack(runner, config, stop)), daemon=True
     )
     thread.start()
     while thread.is_alive() and not shutdown.requested.wait(0.5):
         pass
     if thread.is_alive():  # a signal: stop the update cleanly, report the job as failed
         stop.set()
-        queue.close()
         stopped = drain(thread, runner.interrupt, grace=0.0, cancel_timeout=config.cancel_timeout)
         return 1 if stopped else 3
     if not result or result[0] != 0:
@@ -67,6 +60,34 @@ def run(config: UpConfig) -> int:
         log.error("up succeeded, but its problems output cannot be read: %s", error)
         return 1
     return refusals.exit_code(refused, allow=config.allow_refused, what="up")
+
+
+def update_stack(runner: StackRunner, config: UpConfig, stop: threading.Event) -> int:
+    """One full ``up`` of ``runner``'s stack with retries: 0 on success, 1 otherwise.
+
+    Runs in the calling thread and installs no signal handler; setting ``stop`` (and
+    interrupting the runner) ends it.
+    """
+    queue = WorkQueue(Pending(debounce=0.0, max_delay=0.0))
+    worker = Worker(
+        queue,
+        runner,
+        runner.lock_keeper(config.common.foreign_lock_timeout),
+        runner.project,
+        runner.stack_name,
+        dict,  # no binding cache: failures go to the job log, the program writes statuses
+        backoff=Backoff(initial=config.backoff_initial, maximum=config.backoff_max),
+        settings=WorkerSettings(resync_interval=0),
+        stop=stop,
+    )
+    queue.request_full("pipeline up")
+
+    def close_when_stopped() -> None:
+        stop.wait()
+        queue.close()
+
+    threading.Thread(target=close_when_stopped, daemon=True).start()
+    return _attempts(worker, queue, config, stop)
 
 
 def _attempts(worker: Worker, queue: WorkQueue, config: UpConfig, stop: threading.Event) -> int:
@@ -82,7 +103,10 @@ def _attempts(worker: Worker, queue: WorkQueue, config: UpConfig, stop: threadin
         if outcome is not None and not outcome.locked:
             failures += 1
             if failures >= config.attempts:
-                log.error("up failed %d time(s); giving up", failures)
+                log.error("%s: up failed %d time(s); giving up", worker.stack, failures)
                 return 1
-    log.error("up did not succeed within %.0fs", config.timeout)
+    if stop.is_set():
+        log.error("%s: up stopped before it succeeded", worker.stack)
+    else:
+        log.error("%s: up did not succeed within %.0fs", worker.stack, config.timeout)
     return 1

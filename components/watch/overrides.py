@@ -121,6 +121,16 @@ def bindings_override(
     project: Project, stack: str, manifests: Iterable[Any], *, legacy_scan: bool = True
 ) -> Iterator[BindingsOverride]:
     """Write ``manifests`` and a stack file reading them to a private temporary directory."""
+    with (
+        bindings_file_of(manifests) as bindings_file,
+        config_override(project, stack, bindings_file, legacy_scan=legacy_scan) as config_file,
+    ):
+        yield BindingsOverride(config_file, bindings_file)
+
+
+@contextmanager
+def bindings_file_of(manifests: Iterable[Any]) -> Iterator[Path]:
+    """``manifests`` written to a private temporary file, as the program reads them."""
     with tempfile.TemporaryDirectory(prefix="awms-watch-bindings-") as tmp:
         directory = Path(tmp)
         os.chmod(directory, 0o700)
@@ -129,5 +139,4 @@ def bindings_override(
             yaml.safe_dump_all([clean_manifest(m) for m in manifests], sort_keys=False),
             encoding="utf-8",
         )
-        with config_override(project, stack, bindings_file, legacy_scan=legacy_scan) as config_file:
-            yield BindingsOverride(config_file, bindings_file)
+        yield bindings_file

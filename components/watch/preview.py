@@ -38,19 +38,25 @@ from components.review.engine import StepRecorder
 from components.review.escape import inert
 from components.review.render import render_markdown, render_text
 from components.review.summary import AccessSummary
-from components.settings import SettingsError
+from components.settings import Settings, SettingsError
 from components.watch import refusals
 from components.watch.changes import object_key
 from components.watch.config import PreviewConfig
 from components.watch.overrides import Project, bindings_override, config_override
 from components.watch.program_settings import shared_settings
 from components.watch.runner import RunOutcome, StackRunner
+from components.watch.shards import load_environment
 
 log = logging.getLogger(__name__)
 
 
 def run(config: PreviewConfig) -> int:
     project = Project.load(config.common.project_dir)
+    environment = load_environment(project, config.common.stack)
+    if environment.sharded:
+        from components.watch import environment_preview
+
+        return environment_preview.run(config, environment)
     runner = StackRunner(project, config.common.stack)
     path = config.bindings_file.resolve()
     steps = StepRecorder()
@@ -71,7 +77,7 @@ def run(config: PreviewConfig) -> int:
         if summary is not None
         else f"Access review of stack {inert(config.common.stack)}: unavailable ({unavailable})\n"
     )
-    _write_outputs(config, outcome, path, summary)
+    write_outputs(config, outcome, path, summary)
     if not outcome.ok:
         log.error("preview failed: %s", outcome.error)
         return 1
@@ -96,7 +102,7 @@ def _summary(
     return review(state, planned, today(), steps.steps if steps is not None else None), ""
 
 
-def _write_outputs(
+def write_outputs(
     config: PreviewConfig, outcome: RunOutcome, path: Path, summary: AccessSummary | None
 ) -> None:
     """The engine diff (stdout or a file), the Markdown comment and the JSON report."""
@@ -126,7 +132,17 @@ def _overlay(
     steps: StepRecorder,
 ) -> tuple[RunOutcome, list[SourcedManifest]]:
     """Preview the file's bindings laid over the cluster's; also returns the merged bindings."""
-    settings = shared_settings(runner.config_values())
+    merged = overlay(shared_settings(runner.config_values()), config, proposed)
+    manifests = [item.manifest for item in merged]
+    with bindings_override(project, config.common.stack, manifests) as override:
+        outcome = runner.preview(config_file=override.config_file, on_event=steps)
+    return outcome, merged
+
+
+def overlay(
+    settings: Settings, config: PreviewConfig, proposed: list[SourcedManifest]
+) -> list[SourcedManifest]:
+    """The cluster's bindings with the file's laid over them (same namespace/name replaced)."""
     kubeconfig = config.kube.kubeconfig or settings.kubeconfig or None
     namespace = (
         config.kube.namespace if config.kube.namespace is not None else settings.bindings_namespace
@@ -141,10 +157,7 @@ def _overlay(
     log.info(
         "previewing %d proposed binding(s) over %d in the cluster", len(proposed), len(cluster)
     )
-    manifests = [item.manifest for item in merged.values()]
-    with bindings_override(project, config.common.stack, manifests) as override:
-        outcome = runner.preview(config_file=override.config_file, on_event=steps)
-    return outcome, list(merged.values())
+    return list(merged.values())
 
 
 def _report(outcome: RunOutcome, path: Path, config: PreviewConfig) -> dict[str, Any]:

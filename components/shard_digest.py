@@ -1,0 +1,62 @@
+"""One digest of everything a stack's run depends on, so an environment run can skip the shards
+nothing touched (pure).
+
+The program exports it (output ``inputDigest``) only once every resource it declared has been
+applied, so a failed or killed run leaves the previous digest and the shard is run again next
+time. The runner computes the same digest from the bindings it reads before running; equal
+digests mean the run would find the stack as it left it. What goes in:
+
+* the run context (:data:`CONTEXT_ENV`, set by the runner): a digest of the program's code and
+  of the environment's stack configuration, so a new release or a settings change runs every
+  shard;
+* the shard (index and count);
+* each of the shard's bindings as the program reads it: namespace, name and ``spec`` (not its
+  ``status``, which the program writes, nor ``metadata.resourceVersion``);
+* which of them have expired by today, so an expiry runs the shard on the day it happens.
+
+Out-of-band edits to objects or rows do not change the digest: the drift check and the periodic
+full run (``--all-shards``) are what find those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from components.sharding import ShardScope, workspace_named
+
+CONTEXT_ENV = "AWMS_RUN_CONTEXT"
+"""Environment variable carrying the run context to the program."""
+
+
+def binding_view(manifest: Any) -> Any:
+    """The part of a binding manifest the program's result depends on."""
+    if not isinstance(manifest, Mapping):
+        return repr(manifest)
+    metadata = manifest.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    return {
+        "namespace": metadata.get("namespace"),
+        "name": metadata.get("name"),
+        "spec": manifest.get("spec"),
+    }
+
+
+def input_digest(
+    context: str, scope: ShardScope, manifests: Iterable[Any], expired: Iterable[str]
+) -> str:
+    """The digest of the shard's part of ``manifests`` (every binding of the environment)."""
+    views = sorted(
+        json.dumps(binding_view(m), sort_keys=True, default=str)
+        for m in manifests
+        if scope.owns(workspace_named(m))
+    )
+    payload = {
+        "context": context,
+        "shard": [scope.index, scope.count],
+        "bindings": views,
+        "expired": sorted(expired),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

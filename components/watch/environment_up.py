@@ -1,0 +1,201 @@
+"""``up`` of a sharded environment: only the shards a change touches, side by side.
+
+Order of work: write the shard stack files and create missing shard stacks; read the bindings
+once; compute each shard's input digest and compare it with the one its last complete run
+exported (:mod:`components.watch.shards`); log one access review of the touched shards; then
+update them in parallel, at most one per core, each with the single-stack ``up``'s lock handling
+and retries (:func:`components.watch.oneshot.update_stack`). With ``bootstrapDatabase`` on,
+shard 0 (which declares the database) runs before the others.
+
+A failed shard does not stop the others; the job exits 1 naming it, and its next run repeats
+it (its digest was not recorded). Refusals are counted over every shard, touched or not, so
+the exit code says whether the environment as a whole refused bindings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from components.binding_source import SourcedManifest, make_source
+from components.review.access import review, today
+from components.review.render import render_text
+from components.settings import Settings
+from components.shard_digest import CONTEXT_ENV
+from components.sharding import workspace_named
+from components.watch import refusals
+from components.watch.config import UpConfig
+from components.watch.locks import backend_root
+from components.watch.oneshot import update_stack
+from components.watch.program_settings import shared_settings
+from components.watch.pulumi_process import InterruptiblePulumiCommand
+from components.watch.runner import StackRunner
+from components.watch.shards import (
+    Environment,
+    expected_digests,
+    merged_state,
+    prepare_shard_stacks,
+    read_deployment,
+    recorded_digest,
+    run_context,
+    stack_outputs,
+    touched,
+)
+from components.watch.shutdown import Shutdown
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ShardRun:
+    """One shard's part of the environment run."""
+
+    stack: str
+    runner: StackRunner
+    deployment: dict[str, Any]
+    code: int | None = None
+    seconds: float = 0.0
+
+
+class EnvironmentStacks:
+    """The environment's stacks as seen at the start of a run (I/O happens here)."""
+
+    def __init__(self, environment: Environment, env: Mapping[str, str]) -> None:
+        self.environment = environment
+        self.env = dict(env)
+        command = InterruptiblePulumiCommand()
+        prepare_shard_stacks(environment, command, {**os.environ, **self.env})
+        self.runners = {
+            stack: StackRunner(environment.project, stack, env=self.env)
+            for stack in environment.stacks()
+        }
+        first = self.runners[environment.stacks()[0]]
+        self.root = backend_root(first.backend_url())
+        self.settings: Settings = shared_settings(first.config_values())
+
+    def deployment(self, stack: str) -> dict[str, Any]:
+        if self.root is not None:
+            return read_deployment(self.root, self.environment.project, stack)
+        deployment = self.runners[stack].export().get("deployment")
+        return dict(deployment) if isinstance(deployment, Mapping) else {}
+
+    def manifests(self) -> list[SourcedManifest]:
+        settings = self.settings
+        if settings.bindings_source == "file" and not Path(settings.bindings_file).is_absolute():
+            directory = self.environment.project.directory
+            settings = dataclasses.replace(
+                settings, bindings_file=str(directory / settings.bindings_file)
+            )
+        return make_source(settings).load()
+
+
+def run(config: UpConfig, environment: Environment) -> int:
+    started = time.monotonic()
+    context = run_context(environment)
+    stacks = EnvironmentStacks(environment, {CONTEXT_ENV: context})
+    manifests = stacks.manifests()
+    deployments = {stack: stacks.deployment(stack) for stack in environment.stacks()}
+    expected = expected_digests(environment, context, [m.manifest for m in manifests], today())
+    recorded = {s: recorded_digest(stack_outputs(d)) for s, d in deployments.items()}
+    todo = environment.stacks() if config.all_shards else touched(expected, recorded)
+    log.info(
+        "environment %s: %d shard(s), %d to update (%s)",
+        environment.name,
+        len(expected),
+        len(todo),
+        "all asked for" if config.all_shards else "the others are unchanged",
+    )
+    _announce(environment, todo, deployments, manifests)
+    runs = [ShardRun(s, stacks.runners[s], deployments[s]) for s in todo]
+    if config.repair_drift:
+        for shard in runs:
+            shard.runner.check_drift()
+    failed = _update_all(runs, config, stacks.settings.database_bootstrap.enabled)
+    if failed is None:
+        return 3
+    for shard in runs:
+        log.info(
+            "%s: %s in %.1fs",
+            shard.stack,
+            "updated" if shard.code == 0 else "FAILED",
+            shard.seconds,
+        )
+    log.info("environment %s: done in %.1fs", environment.name, time.monotonic() - started)
+    if failed:
+        log.error("up failed for %d shard(s): %s", len(failed), ", ".join(failed))
+        return 1
+    refused: list[str] = []
+    for stack in environment.stacks():
+        refused += refusals.from_outputs(stack_outputs(stacks.deployment(stack)).get("problems"))
+    return refusals.exit_code(refused, allow=config.allow_refused, what="up")
+
+
+def _announce(
+    environment: Environment,
+    todo: list[str],
+    deployments: Mapping[str, Mapping[str, Any]],
+    manifests: list[SourcedManifest],
+) -> None:
+    """One access review over the shards about to run (never fails the run)."""
+    scopes = [environment.scope(stack) for stack in todo]
+    mine = [m for m in manifests if any(s.owns(workspace_named(m.manifest)) for s in scopes)]
+    try:
+        summary = review(merged_state(deployments[s] for s in todo), mine, today())
+    except Exception as error:  # a summary must never stop the update
+        log.warning("access summary unavailable: %s", error)
+        return
+    for line in render_text(summary, environment.name).splitlines():
+        log.info("%s", line)
+
+
+def _update_all(runs: list[ShardRun], config: UpConfig, shard_zero_first: bool) -> list[str] | None:
+    """Update every shard in ``runs``; the stacks that failed, or ``None`` if stopped by a
+    signal before they finished."""
+    stop = threading.Event()
+
+    def interrupt_all() -> bool:
+        return any([shard.runner.interrupt() for shard in runs])
+
+    shutdown = Shutdown(interrupt_all)
+    shutdown.install()
+
+    def one(shard: ShardRun) -> None:
+        began = time.monotonic()
+        shard.code = update_stack(shard.runner, config, stop)
+        shard.seconds = time.monotonic() - began
+
+    first, rest = (runs[:1], runs[1:]) if shard_zero_first and runs else ([], runs)
+    done = threading.Event()
+
+    def body() -> None:
+        try:
+            for shard in first:
+                one(shard)
+            _parallel(one, rest, max(1, os.cpu_count() or 1))
+        finally:
+            done.set()
+
+    threading.Thread(target=body, name="environment-up", daemon=True).start()
+    while not done.wait(0.5):
+        if shutdown.requested.is_set():
+            stop.set()
+            interrupt_all()
+            if not done.wait(config.cancel_timeout):
+                return None
+            return [shard.stack for shard in runs if shard.code != 0]
+    return [shard.stack for shard in runs if shard.code != 0]
+
+
+def _parallel(work: Callable[[ShardRun], None], runs: list[ShardRun], workers: int) -> None:
+    if not runs:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(runs))) as pool:
+        for future in [pool.submit(work, shard) for shard in runs]:
+            future.result()

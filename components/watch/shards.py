@@ -1,0 +1,217 @@
+"""An environment's stacks: the one stack, or its shard stacks, and which of them a run touches.
+
+``--stack prod`` names an environment. With ``shards: 1`` (the default) that is one stack. With
+``shards: N`` its resources live in ``prod.shard-0`` ... ``prod.shard-<N-1>``
+(:mod:`components.sharding`); their stack files are copies of ``Pulumi.prod.yaml`` written
+before every run (so there is one place to edit settings, and secrets and the encryption salt
+carry over unchanged) and missing shard stacks are created in the same backend.
+
+A shard is *touched* when the digest of what its run would be given
+(:mod:`components.shard_digest`) differs from the ``inputDigest`` its last complete run
+exported; only touched shards run, unless ``--all-shards`` asks for every one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.bindings import parse_binding
+from components.planning import plan_workspaces
+from components.settings import SettingsError, settings_from_values
+from components.shard_digest import input_digest
+from components.sharding import (
+    WHOLE,
+    ShardingError,
+    ShardScope,
+    scope_for_stack,
+    shard_of,
+    shard_stack_name,
+    split_stack_name,
+)
+from components.watch.overrides import Project
+from components.watch.pulumi_process import InterruptiblePulumiCommand
+
+log = logging.getLogger(__name__)
+
+GENERATED = (
+    "# Written from {source} before every run of the environment {environment} "
+    "(shards: {shards}).\n# Edit {source}; changes made here are overwritten.\n"
+)
+_CODE_SUFFIXES = (".py", ".yaml", ".txt")
+_CODE_PARTS = ("__main__.py", "Pulumi.yaml", "requirements.txt", "components")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment: its own stack name, shard count, and project."""
+
+    project: Project
+    name: str
+    shards: int
+    only: str | None = None
+    """A single shard stack asked for by name (``--stack prod.shard-2``)."""
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
+
+    def stacks(self) -> list[str]:
+        """Every stack of the environment, shard 0 first."""
+        if self.only is not None:
+            return [self.only]
+        if not self.sharded:
+            return [self.name]
+        return [shard_stack_name(self.name, i) for i in range(self.shards)]
+
+    def stack_of(self, workspace: str | None) -> str:
+        """The stack that declares ``workspace`` (``None``: a binding naming none)."""
+        if not self.sharded:
+            return self.name
+        index = 0 if workspace is None else shard_of(workspace, self.shards)
+        return shard_stack_name(self.name, index)
+
+    def scope(self, stack: str) -> ShardScope:
+        return scope_for_stack(stack, self.shards) if self.sharded else WHOLE
+
+
+def shards_setting(project: Project, stack: str) -> int:
+    """The ``shards`` setting of ``stack``'s own stack file (1 when unset)."""
+    path = project.stack_file(stack)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"cannot read stack configuration {path}: {error}") from error
+    config = (data or {}).get("config") or {}
+    raw = config.get(f"{project.name}:shards", config.get("shards", 1))
+    try:
+        value = int(raw) if isinstance(raw, str) and raw.strip().isdigit() else raw
+        return settings_from_values({"shards": value}).shards
+    except SettingsError as error:
+        raise ValueError(f"{path}: {error}") from error
+
+
+def load_environment(project: Project, stack: str) -> Environment:
+    """The environment ``stack`` names; a shard stack's name runs that shard alone."""
+    environment, index = split_stack_name(stack)
+    if index is None:
+        return Environment(project, stack, shards_setting(project, stack))
+    shards = shards_setting(project, environment)
+    try:
+        scope_for_stack(stack, shards)
+    except ShardingError as error:
+        raise ValueError(str(error)) from error
+    return Environment(project, environment, shards, only=stack)
+
+
+def prepare_shard_stacks(
+    environment: Environment, command: InterruptiblePulumiCommand, env: Mapping[str, str]
+) -> None:
+    """Write every shard's stack file from the environment's, and create missing shard stacks."""
+    if not environment.sharded:
+        return
+    project = environment.project
+    source = project.stack_file(environment.name)
+    text = source.read_text(encoding="utf-8")
+    for stack in [shard_stack_name(environment.name, i) for i in range(environment.shards)]:
+        target = project.stack_file(stack)
+        content = (
+            GENERATED.format(
+                source=source.name, environment=environment.name, shards=environment.shards
+            )
+            + text
+        )
+        if not target.exists() or target.read_text(encoding="utf-8") != content:
+            target.write_text(content, encoding="utf-8")
+    listed = command.run(["stack", "ls", "--json"], str(project.directory), dict(env))
+    existing = {entry.get("name") for entry in json.loads(listed.stdout or "[]")}
+    for stack in environment.stacks():
+        if stack not in existing and stack.rsplit("/", 1)[-1] not in existing:
+            log.info("creating shard stack %s", stack)
+            command.run(["stack", "init", stack], str(project.directory), dict(env))
+
+
+def run_context(environment: Environment) -> str:
+    """The digest of the program's code and the environment's configuration."""
+    digest = hashlib.sha256()
+    root = environment.project.directory
+    for part in _CODE_PARTS:
+        path = root / part
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for file in files:
+            if file.is_file() and file.suffix in _CODE_SUFFIXES and "__pycache__" not in file.parts:
+                digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    digest.update(environment.project.stack_file(environment.name).read_bytes())
+    return digest.hexdigest()
+
+
+def expected_digests(
+    environment: Environment, context: str, manifests: Iterable[Any], today: date
+) -> dict[str, str]:
+    """Stack name -> the digest a run of it with ``manifests`` would export."""
+    listed = list(manifests)
+    plan = plan_workspaces((parse_binding(m) for m in listed), today)
+    expired = [b.key for b in plan.expired]
+    return {
+        stack: input_digest(context, environment.scope(stack), listed, expired)
+        for stack in environment.stacks()
+    }
+
+
+def touched(expected: Mapping[str, str], recorded: Mapping[str, str | None]) -> list[str]:
+    """The stacks whose last complete run was given something else (or never completed)."""
+    return [stack for stack, digest in expected.items() if recorded.get(stack) != digest]
+
+
+def recorded_digest(outputs: Mapping[str, Any]) -> str | None:
+    value = outputs.get("inputDigest")
+    return value if isinstance(value, str) else None
+
+
+def shard_files(project: Project, environment: str) -> list[Path]:
+    """The generated shard stack files of ``environment`` that exist now."""
+    prefix = f"Pulumi.{environment.rsplit('/', 1)[-1]}.shard-"
+    return sorted(p for p in project.stack_config_dir.glob(f"{prefix}*.yaml"))
+
+
+def checkpoint_path(root: Path, project: str, stack: str) -> Path:
+    """Where a DIY (``file://``) backend keeps ``stack``'s state."""
+    return root / ".pulumi" / "stacks" / project / f"{stack.rsplit('/', 1)[-1]}.json"
+
+
+def read_deployment(root: Path, project: Project, stack: str) -> dict[str, Any]:
+    """The ``deployment`` part of ``stack``'s state on a DIY backend, read from its checkpoint
+    file (no CLI start-up per shard); empty when the stack has never been updated."""
+    path = checkpoint_path(root, project.name, stack)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    latest = (state.get("checkpoint") or {}).get("latest")
+    return dict(latest) if isinstance(latest, Mapping) else {}
+
+
+def stack_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """The root Stack resource's outputs in a ``deployment``."""
+    for resource in deployment.get("resources") or []:
+        if resource.get("type") == "pulumi:pulumi:Stack":
+            outputs = resource.get("outputs")
+            return dict(outputs) if isinstance(outputs, Mapping) else {}
+    return {}
+
+
+def merged_state(deployments: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """One state holding the resources of several stacks (URNs name their stack, so they stay
+    apart), for an access review of the environment as a whole."""
+    resources: list[Any] = []
+    for deployment in deployments:
+        resources += list(deployment.get("resources") or [])
+    return {"deployment": {"resources": resources}}
