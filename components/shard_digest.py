@@ -47,16 +47,14 @@ def binding_view(manifest: Any) -> Any:
 def input_digest(
     context: str, scope: ShardScope, manifests: Iterable[Any], expired: Iterable[str]
 ) -> str:
-    """The digest of the shard's part of ``manifests`` (every binding of the environment)."""
-    views = sorted(
-        json.dumps(binding_view(m), sort_keys=True, default=str)
-        for m in manifests
-        if scope.owns(workspace_named(m))
-    )
+    """The digest of the shard's part of ``manifests`` (every binding of the environment);
+    ``expired`` may name bindings of any shard, only the shard's own count."""
+    mine = [binding_view(m) for m in manifests if scope.owns(workspace_named(m))]
+    keys = {f"{v['namespace']}/{v['name']}" for v in mine if isinstance(v, Mapping)}
     payload = {
         "context": context,
         "shard": [scope.index, scope.count],
-        "bindings": views,
-        "expired": sorted(expired),
+        "bindings": sorted(json.dumps(v, sort_keys=True, default=str) for v in mine),
+        "expired": sorted(key for key in expired if key in keys),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -176,3 +176,23 @@ def test_every_binding_lands_in_exactly_one_shard(harness: PulumiHarness):
         declared = _declare_shard(harness, ShardScope(index, 4), *manifests)
         seen.update(b.key for p in declared.plan.workspaces for b in p.bindings)
     assert seen == Counter({f"jupyterhub/b{i}": 1 for i in range(120)})
+
+
+def test_the_program_records_the_digest_the_runner_expects(
+    harness: PulumiHarness, monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    from components.shard_digest import CONTEXT_ENV
+    from components.watch.overrides import Project
+    from components.watch.shards import Environment, expected_digests
+
+    monkeypatch.setenv(CONTEXT_ENV, "release-1")
+    manifests = [
+        manifest(f"b{i}", workspace=WORKSPACES[i % 7], username=f"u{i}", expires=expires)
+        for i, expires in enumerate(["2099-01-01", "2025-05-01"] * 6)
+    ]
+    environment = Environment(Project(tmp_path, "awms-browser-workspaces", tmp_path), "prod", 3)
+    expected = expected_digests(environment, "release-1", manifests, TODAY)
+    for index in range(3):
+        declared = _declare_shard(harness, ShardScope(index, 3), *manifests)
+        assert declared.input_digest == expected[f"prod.shard-{index}"]
+    assert len(set(expected.values())) == 3

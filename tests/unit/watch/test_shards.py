@@ -1,0 +1,152 @@
+"""An environment's stacks and which of them a run touches (no CLI, no cluster)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from components.shard_digest import binding_view, input_digest
+from components.sharding import ShardScope, shard_of
+from components.watch.overrides import Project
+from components.watch.shards import (
+    checkpoint_path,
+    expected_digests,
+    load_environment,
+    merged_state,
+    prepare_shard_stacks,
+    read_deployment,
+    recorded_digest,
+    stack_outputs,
+    touched,
+)
+from tests.factories import manifest
+
+TODAY = date(2025, 6, 1)
+
+
+def project(tmp_path: Path, shards: Any = None) -> Project:
+    (tmp_path / "stacks").mkdir()
+    config: dict[str, Any] = {"awms-browser-workspaces:namespace": "guacamole"}
+    if shards is not None:
+        config["awms-browser-workspaces:shards"] = shards
+    (tmp_path / "stacks" / "Pulumi.prod.yaml").write_text(
+        yaml.safe_dump({"encryptionsalt": "v1:salt", "config": config}), encoding="utf-8"
+    )
+    return Project(tmp_path, "awms-browser-workspaces", tmp_path / "stacks")
+
+
+def workspace_in(shard: int, count: int) -> str:
+    return next(f"ws-{i}" for i in range(1000) if shard_of(f"ws-{i}", count) == shard)
+
+
+def test_an_unsharded_environment_is_its_own_stack(tmp_path: Path):
+    environment = load_environment(project(tmp_path), "prod")
+    assert environment.stacks() == ["prod"] and not environment.sharded
+    assert environment.stack_of("anything") == "prod"
+
+
+def test_a_sharded_environment_lists_its_shards_and_places_workspaces(tmp_path: Path):
+    environment = load_environment(project(tmp_path, "3"), "prod")
+    assert environment.stacks() == ["prod.shard-0", "prod.shard-1", "prod.shard-2"]
+    assert environment.stack_of(workspace_in(2, 3)) == "prod.shard-2"
+    assert environment.stack_of(None) == "prod.shard-0"
+    assert environment.scope("prod.shard-1") == ShardScope(1, 3)
+
+
+def test_a_shard_named_alone_runs_alone_and_a_wrong_one_is_refused(tmp_path: Path):
+    box = project(tmp_path, 3)
+    assert load_environment(box, "prod.shard-1").stacks() == ["prod.shard-1"]
+    with pytest.raises(ValueError, match="has only 3 shards"):
+        load_environment(box, "prod.shard-3")
+
+
+def test_a_bad_shards_setting_names_the_file_and_the_key(tmp_path: Path):
+    with pytest.raises(ValueError, match=r"Pulumi\.prod\.yaml: shards"):
+        load_environment(project(tmp_path, "many"), "prod")
+
+
+class FakeCommand:
+    def __init__(self, existing: list[str]) -> None:
+        self.existing = existing
+        self.calls: list[list[str]] = []
+
+    def run(self, args: list[str], cwd: str, env: Any, *_: Any) -> Any:
+        self.calls.append(args)
+        stdout = (
+            json.dumps([{"name": n} for n in self.existing]) if args[:2] == ["stack", "ls"] else ""
+        )
+        return SimpleNamespace(stdout=stdout)
+
+
+def test_shard_stack_files_copy_the_environments_and_missing_stacks_are_created(tmp_path: Path):
+    box = project(tmp_path, 2)
+    environment = load_environment(box, "prod")
+    command = FakeCommand(["prod", "prod.shard-0"])
+    prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
+    source = (tmp_path / "stacks" / "Pulumi.prod.yaml").read_text(encoding="utf-8")
+    for index in range(2):
+        copy = (tmp_path / "stacks" / f"Pulumi.prod.shard-{index}.yaml").read_text(encoding="utf-8")
+        assert copy.endswith(source) and copy.startswith("# Written from Pulumi.prod.yaml")
+        assert yaml.safe_load(copy)["encryptionsalt"] == "v1:salt"
+    assert [c for c in command.calls if c[:2] == ["stack", "init"]] == [
+        ["stack", "init", "prod.shard-1"]
+    ]
+
+
+def test_the_digest_ignores_status_and_bookkeeping_but_not_the_spec():
+    scope = ShardScope()
+    base = manifest("a")
+    same = {**base, "status": {"statusText": "READY"}}
+    same["metadata"] = {**base["metadata"], "resourceVersion": "42", "managedFields": [{}]}
+    changed = manifest("a", replicas=1)
+    assert binding_view(same) == binding_view(base)
+    digest = input_digest("ctx", scope, [base], [])
+    assert input_digest("ctx", scope, [same], []) == digest
+    assert input_digest("ctx", scope, [changed], []) != digest
+    assert input_digest("other", scope, [base], []) != digest
+    assert input_digest("ctx", scope, [base], ["jupyterhub/a"]) != digest
+
+
+def test_only_the_shard_a_change_falls_in_is_touched(tmp_path: Path):
+    environment = load_environment(project(tmp_path, 3), "prod")
+    ws1, ws2 = workspace_in(1, 3), workspace_in(2, 3)
+    before = [manifest("a", workspace=ws1), manifest("b", workspace=ws2)]
+    after = [manifest("a", workspace=ws1), manifest("b", workspace=ws2, replicas=1)]
+    recorded: dict[str, str | None] = dict(expected_digests(environment, "c", before, TODAY))
+    assert touched(expected_digests(environment, "c", before, TODAY), recorded) == []
+    assert touched(expected_digests(environment, "c", after, TODAY), recorded) == ["prod.shard-2"]
+    moved = [manifest("a", workspace=ws2), manifest("b", workspace=ws2)]
+    assert touched(expected_digests(environment, "c", moved, TODAY), recorded) == [
+        "prod.shard-1",
+        "prod.shard-2",
+    ]
+    recorded["prod.shard-0"] = None  # its last run failed or never completed
+    assert touched(expected_digests(environment, "c", before, TODAY), recorded) == ["prod.shard-0"]
+
+
+def test_an_expiry_touches_its_shard_on_the_day_it_happens(tmp_path: Path):
+    environment = load_environment(project(tmp_path, 3), "prod")
+    bindings = [manifest("a", workspace=workspace_in(1, 3), expires="2025-06-01")]
+    day_before = expected_digests(environment, "c", bindings, date(2025, 6, 1))
+    day_after = expected_digests(environment, "c", bindings, date(2025, 6, 2))
+    assert touched(day_after, dict(day_before)) == ["prod.shard-1"]
+
+
+def test_checkpoints_are_read_from_a_file_backend(tmp_path: Path):
+    box = project(tmp_path)
+    path = checkpoint_path(tmp_path / "backend", box.name, "prod.shard-0")
+    path.parent.mkdir(parents=True)
+    stack = {"type": "pulumi:pulumi:Stack", "urn": "s", "outputs": {"inputDigest": "abc"}}
+    other = {"type": "awms:index:BrowserWorkspace", "urn": "w"}
+    path.write_text(json.dumps({"checkpoint": {"latest": {"resources": [stack, other]}}}))
+    deployment = read_deployment(tmp_path / "backend", box, "prod.shard-0")
+    assert recorded_digest(stack_outputs(deployment)) == "abc"
+    assert read_deployment(tmp_path / "backend", box, "prod.shard-9") == {}
+    merged = merged_state([deployment, {"resources": [{"urn": "x"}]}])
+    assert [r["urn"] for r in merged["deployment"]["resources"]] == ["s", "w", "x"]
