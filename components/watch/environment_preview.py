@@ -31,15 +31,7 @@ from components.watch.environment_up import EnvironmentStacks
 from components.watch.overrides import bindings_file_of, config_override
 from components.watch.preview import overlay, write_outputs
 from components.watch.runner import RunOutcome
-from components.watch.shards import (
-    Environment,
-    expected_digests,
-    merged_state,
-    recorded_digest,
-    run_context,
-    stack_outputs,
-    touched,
-)
+from components.watch.shards import Environment, merged_state, run_context
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +47,23 @@ def run(config: PreviewConfig, environment: Environment) -> int:
         log.error("%s", error)
         return 2
     manifests = [item.manifest for item in planned]
-    deployments = {stack: stacks.deployment(stack) for stack in environment.stacks()}
-    expected = expected_digests(environment, context, manifests, today())
-    recorded = {s: recorded_digest(stack_outputs(d)) for s, d in deployments.items()}
-    todo = environment.stacks() if config.all_shards else touched(expected, recorded)
+    todo = stacks.touched(manifests, context, config.all_shards)
     log.info(
         "environment %s: %d shard(s), %d touched by %s",
         environment.name,
-        len(expected),
+        len(environment.stacks()),
         len(todo),
         path,
     )
+    deployments = {stack: stacks.deployment(stack) for stack in todo}
+    runners = {stack: stacks.runner(stack) for stack in todo}
     steps = StepRecorder()
     started = time.monotonic()
     with bindings_file_of(manifests) as bindings_file:
 
         def one(stack: str) -> RunOutcome:
             with config_override(environment.project, stack, bindings_file) as config_file:
-                return stacks.runners[stack].preview(config_file=config_file, on_event=steps)
+                return runners[stack].preview(config_file=config_file, on_event=steps)
 
         workers = max(1, min(len(todo), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -39,6 +39,7 @@ from components.watch.pulumi_process import InterruptiblePulumiCommand
 from components.watch.runner import StackRunner
 from components.watch.shards import (
     Environment,
+    checkpoint_digest,
     expected_digests,
     merged_state,
     prepare_shard_stacks,
@@ -65,26 +66,44 @@ class ShardRun:
 
 
 class EnvironmentStacks:
-    """The environment's stacks as seen at the start of a run (I/O happens here)."""
+    """The environment's stacks as seen at the start of a run (I/O happens here).
+
+    Runners are made only for the stacks a run touches: each one selects its stack through the
+    CLI, a cost that would otherwise grow with the number of shards.
+    """
 
     def __init__(self, environment: Environment, env: Mapping[str, str]) -> None:
         self.environment = environment
         self.env = dict(env)
-        command = InterruptiblePulumiCommand()
-        prepare_shard_stacks(environment, command, {**os.environ, **self.env})
-        self.runners = {
-            stack: StackRunner(environment.project, stack, env=self.env)
-            for stack in environment.stacks()
-        }
-        first = self.runners[environment.stacks()[0]]
+        prepare_shard_stacks(environment, InterruptiblePulumiCommand(), {**os.environ, **self.env})
+        self._runners: dict[str, StackRunner] = {}
+        first = self.runner(environment.stacks()[0])
         self.root = backend_root(first.backend_url())
         self.settings: Settings = shared_settings(first.config_values())
+
+    def runner(self, stack: str) -> StackRunner:
+        if stack not in self._runners:
+            self._runners[stack] = StackRunner(self.environment.project, stack, env=self.env)
+        return self._runners[stack]
+
+    def recorded_digest(self, stack: str) -> str | None:
+        """The digest ``stack``'s last complete run exported."""
+        if self.root is not None:
+            return checkpoint_digest(self.root, self.environment.project, stack)
+        return recorded_digest(stack_outputs(self.deployment(stack)))
 
     def deployment(self, stack: str) -> dict[str, Any]:
         if self.root is not None:
             return read_deployment(self.root, self.environment.project, stack)
-        deployment = self.runners[stack].export().get("deployment")
+        deployment = self.runner(stack).export().get("deployment")
         return dict(deployment) if isinstance(deployment, Mapping) else {}
+
+    def touched(self, manifests: list[Any], context: str, every: bool) -> list[str]:
+        """The stacks a run with ``manifests`` must update (all of them with ``every``)."""
+        if every:
+            return self.environment.stacks()
+        expected = expected_digests(self.environment, context, manifests, today())
+        return touched(expected, {stack: self.recorded_digest(stack) for stack in expected})
 
     def manifests(self) -> list[SourcedManifest]:
         settings = self.settings
@@ -101,19 +120,17 @@ def run(config: UpConfig, environment: Environment) -> int:
     context = run_context(environment)
     stacks = EnvironmentStacks(environment, {CONTEXT_ENV: context})
     manifests = stacks.manifests()
-    deployments = {stack: stacks.deployment(stack) for stack in environment.stacks()}
-    expected = expected_digests(environment, context, [m.manifest for m in manifests], today())
-    recorded = {s: recorded_digest(stack_outputs(d)) for s, d in deployments.items()}
-    todo = environment.stacks() if config.all_shards else touched(expected, recorded)
+    todo = stacks.touched([m.manifest for m in manifests], context, config.all_shards)
     log.info(
         "environment %s: %d shard(s), %d to update (%s)",
         environment.name,
-        len(expected),
+        len(environment.stacks()),
         len(todo),
         "all asked for" if config.all_shards else "the others are unchanged",
     )
+    deployments = {stack: stacks.deployment(stack) for stack in todo}
     _announce(environment, todo, deployments, manifests)
-    runs = [ShardRun(s, stacks.runners[s], deployments[s]) for s in todo]
+    runs = [ShardRun(s, stacks.runner(s), deployments[s]) for s in todo]
     if config.repair_drift:
         for shard in runs:
             shard.runner.check_drift()
@@ -121,19 +138,14 @@ def run(config: UpConfig, environment: Environment) -> int:
     if failed is None:
         return 3
     for shard in runs:
-        log.info(
-            "%s: %s in %.1fs",
-            shard.stack,
-            "updated" if shard.code == 0 else "FAILED",
-            shard.seconds,
-        )
+        outcome = "updated" if shard.code == 0 else "FAILED"
+        log.info("%s: %s in %.1fs", shard.stack, outcome, shard.seconds)
     log.info("environment %s: done in %.1fs", environment.name, time.monotonic() - started)
     if failed:
         log.error("up failed for %d shard(s): %s", len(failed), ", ".join(failed))
         return 1
-    refused: list[str] = []
-    for stack in environment.stacks():
-        refused += refusals.from_outputs(stack_outputs(stacks.deployment(stack)).get("problems"))
+    # Every shard's refusals, touched or not: the program refuses exactly what its planner does.
+    refused = refusals.from_manifests([m.manifest for m in manifests], today())
     return refusals.exit_code(refused, allow=config.allow_refused, what="up")
 
 

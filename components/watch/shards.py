@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -197,6 +198,24 @@ def read_deployment(root: Path, project: Project, stack: str) -> dict[str, Any]:
         return {}
     latest = (state.get("checkpoint") or {}).get("latest")
     return dict(latest) if isinstance(latest, Mapping) else {}
+
+
+_DIGEST_OUTPUT = re.compile(rb'"inputDigest":\s*"([0-9a-f]{64})"')
+
+
+def checkpoint_digest(root: Path, project: Project, stack: str) -> str | None:
+    """The ``inputDigest`` output in ``stack``'s checkpoint file, found without parsing it.
+
+    Every run of the environment needs the digest of every shard, but the state of only the
+    shards it runs: a text search keeps that cost independent of the size of the others.
+    Only the root Stack resource has an output of that name.
+    """
+    try:
+        text = checkpoint_path(root, project.name, stack).read_bytes()
+    except OSError:
+        return None
+    match = _DIGEST_OUTPUT.search(text)
+    return match.group(1).decode() if match else None
 
 
 def stack_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 
@@ -92,6 +93,17 @@ def login_workspaces(state: dict[str, Any]) -> set[str]:
     }
 
 
+def database_accepts_connections(sandbox: Sandbox, accept: bool) -> None:
+    """The Guacamole database refusing every new session, as during a fail-over."""
+    with psycopg.connect(sandbox.postgres.admin_dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE guacamole WITH ALLOW_CONNECTIONS {str(accept).lower()}")
+        if not accept:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = 'guacamole' AND pid <> pg_backend_pid()"
+            )
+
+
 def check(result: subprocess.CompletedProcess[str], code: int = 0) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == code, output[-4000:]
@@ -145,6 +157,21 @@ def test_one_removed_binding_updates_its_shard_alone(env: PulumiCli, sandbox: Sa
     assert f"{STACK}.shard-{index}: updated" in output
     assert guacamole_username(workspace, user) not in logins(sandbox)
     assert deployment_name(workspace, user) not in names(sandbox, "deployments")
+
+
+def test_a_shard_whose_run_failed_runs_again_next_time(env: PulumiCli, sandbox: Sandbox):
+    workspace = WORKSPACES[2][1]
+    apply(sandbox, binding("late-carl", workspace, "carl@x.org"))
+    database_accepts_connections(sandbox, False)
+    try:
+        failed = run_watch(env, "up", "--attempts", "1")
+    finally:
+        database_accepts_connections(sandbox, True)
+    output = check(failed, 1)
+    assert f"{STACK}.shard-2: FAILED" in output and "up failed for 1 shard(s)" in output
+    output = check(run_watch(env, "up"))
+    assert f"{SHARDS} shard(s), 1 to update" in output
+    assert guacamole_username(workspace, "carl@x.org") in logins(sandbox)
 
 
 def test_a_binding_moved_to_another_shards_workspace_is_revoked_there_and_granted_here(

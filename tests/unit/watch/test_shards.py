@@ -15,6 +15,7 @@ from components.shard_digest import binding_view, input_digest
 from components.sharding import ShardScope, shard_of
 from components.watch.overrides import Project
 from components.watch.shards import (
+    checkpoint_digest,
     checkpoint_path,
     expected_digests,
     load_environment,
@@ -142,11 +143,14 @@ def test_checkpoints_are_read_from_a_file_backend(tmp_path: Path):
     box = project(tmp_path)
     path = checkpoint_path(tmp_path / "backend", box.name, "prod.shard-0")
     path.parent.mkdir(parents=True)
-    stack = {"type": "pulumi:pulumi:Stack", "urn": "s", "outputs": {"inputDigest": "abc"}}
+    digest = "ab" * 32
+    stack = {"type": "pulumi:pulumi:Stack", "urn": "s", "outputs": {"inputDigest": digest}}
     other = {"type": "awms:index:BrowserWorkspace", "urn": "w"}
     path.write_text(json.dumps({"checkpoint": {"latest": {"resources": [stack, other]}}}))
     deployment = read_deployment(tmp_path / "backend", box, "prod.shard-0")
-    assert recorded_digest(stack_outputs(deployment)) == "abc"
+    assert recorded_digest(stack_outputs(deployment)) == digest
+    assert checkpoint_digest(tmp_path / "backend", box, "prod.shard-0") == digest
     assert read_deployment(tmp_path / "backend", box, "prod.shard-9") == {}
+    assert checkpoint_digest(tmp_path / "backend", box, "prod.shard-9") is None
     merged = merged_state([deployment, {"resources": [{"urn": "x"}]}])
     assert [r["urn"] for r in merged["deployment"]["resources"]] == ["s", "w", "x"]
