@@ -15,6 +15,7 @@ touched.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -117,31 +118,52 @@ def read_inventory(kubeconfig: str, namespace: str, dsn: str | None) -> Inventor
 
 
 def read_objects(api: client.ApiClient, namespace: str) -> Iterable[LiveObject]:
+    """The purpose-labelled Deployments and Services, read as raw JSON.
+
+    Every run of every shard makes these two lists, over the whole browser namespace: turning
+    thousands of Deployments into the client's model objects would cost seconds that grow with
+    the fleet, while only a few metadata fields are needed.
+    """
     selector = f"{PURPOSE_LABEL}={PURPOSE}"
     apps = client.AppsV1Api(api)
     core = client.CoreV1Api(api)
-    for item in apps.list_namespaced_deployment(
-        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT
-    ).items:
-        template = item.spec.template.metadata if item.spec and item.spec.template else None
-        yield _live("Deployment", item.metadata, (template.annotations if template else None))
-    for item in core.list_namespaced_service(
-        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT
-    ).items:
-        yield _live("Service", item.metadata, item.metadata.annotations)
+    deployments = apps.list_namespaced_deployment(
+        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
+        _preload_content=False,
+    )  # fmt: skip
+    for item in _items(deployments):
+        template = ((item.get("spec") or {}).get("template") or {}).get("metadata") or {}
+        yield _live("Deployment", item.get("metadata") or {}, template.get("annotations"))
+    services = core.list_namespaced_service(
+        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
+        _preload_content=False,
+    )  # fmt: skip
+    for item in _items(services):
+        metadata = item.get("metadata") or {}
+        yield _live("Service", metadata, metadata.get("annotations"))
 
 
-def _live(kind: str, metadata: Any, annotations: Mapping[str, str] | None) -> LiveObject:
-    entries = metadata.managed_fields or []
+def _items(response: Any) -> list[dict[str, Any]]:
+    items = json.loads(response.data).get("items") or []
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _live(
+    kind: str, metadata: Mapping[str, Any], annotations: Mapping[str, str] | None
+) -> LiveObject:
+    entries = metadata.get("managedFields") or []
     notes = annotations or {}
+    own = metadata.get("annotations") or {}
     return LiveObject(
         kind=kind,
-        name=metadata.name,
+        name=str(metadata.get("name")),
         workspace=notes.get(WORKSPACE_ANNOTATION),
         username=notes.get(USERNAME_ANNOTATION),
-        ours=applied_by_us(metadata),
+        ours=own.get(PATCH_FIELD_MANAGER) == FIELD_MANAGER,
         legacy_owned=any(
-            e.manager in LEGACY_MANAGERS and e.operation == "Update" and not e.subresource
+            e.get("manager") in LEGACY_MANAGERS
+            and e.get("operation") == "Update"
+            and not e.get("subresource")
             for e in entries
         ),
     )
