@@ -47,6 +47,8 @@ GENERATED = (
     "# Written from {source} before every run of the environment {environment} "
     "(shards: {shards}).\n# Edit {source}; changes made here are overwritten.\n"
 )
+_MOVED_LEFTOVERS = 4
+"""The root Stack and the providers a move leaves in the environment's own stack."""
 _CODE_SUFFIXES = (".py", ".yaml", ".txt")
 _CODE_PARTS = ("__main__.py", "Pulumi.yaml", "requirements.txt", "components")
 
@@ -133,11 +135,30 @@ def prepare_shard_stacks(
         if not target.exists() or target.read_text(encoding="utf-8") != content:
             target.write_text(content, encoding="utf-8")
     listed = command.run(["stack", "ls", "--json"], str(project.directory), dict(env))
-    existing = {entry.get("name") for entry in json.loads(listed.stdout or "[]")}
+    entries = [e for e in json.loads(listed.stdout or "[]") if isinstance(e, Mapping)]
+    existing = {entry.get("name") for entry in entries}
+    for entry in entries:
+        if entry.get("name") in (environment.name, environment.name.rsplit("/", 1)[-1]):
+            _require_moved(environment, int(entry.get("resourceCount") or 0))
     for stack in environment.stacks():
         if stack not in existing and stack.rsplit("/", 1)[-1] not in existing:
             log.info("creating shard stack %s", stack)
             command.run(["stack", "init", stack], str(project.directory), dict(env))
+
+
+def _require_moved(environment: Environment, resources: int) -> None:
+    """Refuse to run shards while the environment's own stack still manages resources.
+
+    The shard stacks would otherwise declare the same objects and rows a second time, and two
+    stacks would each believe they own them. Its root Stack resource (and providers, after a
+    move) may remain; anything more has not been moved.
+    """
+    if resources > _MOVED_LEFTOVERS:
+        raise ValueError(
+            f"stack {environment.name} has shards: {environment.shards} but still holds "
+            f"{resources} resources; move them into its shard stacks first with "
+            f"`python -m components.watch shard-move --stack {environment.name}`"
+        )
 
 
 def run_context(environment: Environment) -> str:

@@ -154,3 +154,20 @@ def test_checkpoints_are_read_from_a_file_backend(tmp_path: Path):
     assert checkpoint_digest(tmp_path / "backend", box, "prod.shard-9") is None
     merged = merged_state([deployment, {"resources": [{"urn": "x"}]}])
     assert [r["urn"] for r in merged["deployment"]["resources"]] == ["s", "w", "x"]
+
+
+def test_shards_are_refused_while_the_environments_own_stack_still_holds_resources(
+    tmp_path: Path,
+):
+    environment = load_environment(project(tmp_path, 2), "prod")
+    command = FakeCommand([])
+    command.existing = []
+    listing: list[dict[str, Any]] = [
+        {"name": "prod", "resourceCount": 120},
+        {"name": "prod.shard-0"},
+    ]
+    command.run = lambda args, *_: SimpleNamespace(stdout=json.dumps(listing))  # type: ignore[method-assign]
+    with pytest.raises(ValueError, match=r"still holds 120 resources.*shard-move --stack prod"):
+        prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
+    listing[0]["resourceCount"] = 4  # the root Stack and providers a move leaves behind
+    prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
