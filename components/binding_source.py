@@ -20,6 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from components import yaml_text
 from components.bindings import GROUP, KIND, PLURAL, VERSION
 from components.kube_client import new_api_client
 from components.settings import Settings
@@ -152,7 +153,7 @@ def manifests_in_yaml(text: str, name: str) -> list[SourcedManifest]:
     AnalyticsWorkspace objects kept in the same GitOps folder, are ignored.
     """
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = yaml_text.load_all(text)
     except yaml.YAMLError as error:
         raise BindingSourceError(f"{name} is not valid YAML: {error}") from error
     found: list[SourcedManifest] = []

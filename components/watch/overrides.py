@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from components import yaml_text
+
 _DROP_METADATA = ("managedFields",)
 
 
@@ -36,7 +38,7 @@ class Project:
     def load(cls, directory: Path) -> Project:
         path = directory / "Pulumi.yaml"
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml_text.load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as error:
             raise ValueError(f"cannot read the Pulumi project file {path}: {error}") from error
         name = data.get("name") if isinstance(data, Mapping) else None
@@ -56,7 +58,7 @@ def overridden_stack_config(
     """The stack file's contents with program settings replaced (plain or namespaced keys)."""
     path = project.stack_file(stack)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        data = yaml_text.load(path.read_text(encoding="utf-8")) if path.exists() else {}
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"cannot read stack configuration {path}: {error}") from error
     settings: dict[str, Any] = dict(data or {})
@@ -112,7 +114,7 @@ def config_override(
             },
         )
         config_file = directory / project.stack_file(stack).name
-        config_file.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+        config_file.write_text(yaml_text.dump(settings), encoding="utf-8")
         yield config_file
 
 
@@ -136,7 +138,7 @@ def bindings_file_of(manifests: Iterable[Any]) -> Iterator[Path]:
         os.chmod(directory, 0o700)
         bindings_file = directory / "bindings.yaml"
         bindings_file.write_text(
-            yaml.safe_dump_all([clean_manifest(m) for m in manifests], sort_keys=False),
+            yaml_text.dump_all(clean_manifest(m) for m in manifests),
             encoding="utf-8",
         )
         yield bindings_file

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from components import yaml_text
 from components.bindings import parse_binding
 from components.planning import plan_workspaces
 from components.settings import SettingsError, settings_from_values
@@ -90,7 +91,7 @@ def shards_setting(project: Project, stack: str) -> int:
     """The ``shards`` setting of ``stack``'s own stack file (1 when unset)."""
     path = project.stack_file(stack)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+        data = yaml_text.load(path.read_text(encoding="utf-8")) if path.exists() else {}
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"cannot read stack configuration {path}: {error}") from error
     config = (data or {}).get("config") or {}
