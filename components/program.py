@@ -47,7 +47,7 @@ from components.manifests import FIELD_MANAGER
 from components.planning import Plan, plan_workspaces
 from components.settings import Settings
 from components.shard_digest import CONTEXT_ENV, input_digest
-from components.sharding import WHOLE, ShardScope, workspace_named
+from components.sharding import WHOLE, ShardScope, size_warning, workspace_named
 from components.takeover.field_owner import FieldOwnerTakeover
 from components.takeover.inventory import LEGACY_MANAGERS, Inventory, read_inventory, scoped
 from components.takeover.leftovers import Leftovers, manifest_identity, plan_leftovers
@@ -140,6 +140,9 @@ def declare(
     ]
     plan = plan_workspaces((entry for _, entry in parsed), today or datetime.now(UTC).date())
     _report(plan, settings, source, scope)
+    too_large = size_warning(pulumi.get_stack(), len(parsed), len(sourced), scope)
+    if too_large:
+        pulumi.log.warn(too_large)
     leftovers = plan_leftovers(
         plan,
         _identities(parsed),

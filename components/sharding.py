@@ -26,6 +26,10 @@ from typing import Any
 SHARD_STACK = re.compile(r"^(?P<environment>.+)\.shard-(?P<index>0|[1-9][0-9]*)$")
 MAX_SHARDS = 1024
 """More shards than this buys nothing: each shard is a stack with its own engine start-up."""
+BINDINGS_PER_SHARD = 50
+"""Sizing rule: about 2 MB of state per stack, and a one-binding run of a few seconds."""
+LARGE_STACK = 4 * BINDINGS_PER_SHARD
+"""A stack with more bindings than this gets a warning naming the shard count to set."""
 
 
 class ShardingError(ValueError):
@@ -103,6 +107,29 @@ class ShardScope:
 
 
 WHOLE = ShardScope()
+
+
+def suggested_shards(bindings: int) -> int:
+    """The shard count that keeps an environment of ``bindings`` at the sizing rule."""
+    return max(1, min(MAX_SHARDS, -(-bindings // BINDINGS_PER_SHARD)))
+
+
+def size_warning(stack: str, own: int, environment_total: int, scope: ShardScope) -> str | None:
+    """Why ``stack`` is too large to run cheaply, with the setting that fixes it (or ``None``).
+
+    Every run of a stack costs all of its resources, and a file backend rewrites its whole state
+    after each step, so a first roll-out of thousands of bindings in one stack takes hours.
+    """
+    if own <= LARGE_STACK:
+        return None
+    environment, _ = split_stack_name(stack.rsplit("/", 1)[-1])
+    shards = max(suggested_shards(environment_total), scope.count + 1)
+    return (
+        f"stack {stack} holds {own} bindings ({scope.describe()}): every run diffs all of "
+        f"them and a first roll-out rewrites its state after each step; set `shards: {shards}` "
+        f"in Pulumi.{environment}.yaml and run `scripts/watch shard-move --stack {environment}` "
+        "(see README, Sharded environments)"
+    )
 
 
 def scope_for_stack(stack: str, shards: int) -> ShardScope:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components import naming
+from components import naming, sharding
 from components.binding_source import BindingSourceError, SourcedManifest
 from components.browser_workspace import TYPE as WORKSPACE_TYPE
 from components.program import Declared, declare
@@ -412,3 +412,20 @@ def test_no_policy_config_map_when_declared_elsewhere(harness: PulumiHarness):
 def test_an_empty_allow_list_is_warned_about(harness: PulumiHarness):
     _declare(harness, manifest("a"))
     assert any("blocks every site" in m for m in harness.log.messages(logging.WARNING))
+
+
+def test_a_stack_beyond_the_sizing_rule_is_warned_with_the_shard_count(
+    harness: PulumiHarness, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(sharding, "LARGE_STACK", 1)
+    _declare(harness, manifest("a"), manifest("b", username="b@x.org"))
+
+    warnings = [m for m in harness.log.messages(logging.WARNING) if "holds 2 bindings" in m]
+    assert len(warnings) == 1
+    assert "shards: 2" in warnings[0]
+
+
+def test_a_stack_within_the_sizing_rule_is_not_warned(harness: PulumiHarness):
+    _declare(harness, manifest("a"), manifest("b", username="b@x.org"))
+
+    assert not any("bindings (" in m for m in harness.log.messages(logging.WARNING))

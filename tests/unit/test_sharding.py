@@ -11,6 +11,9 @@ from components import naming
 from components.program import Declared, declare
 from components.settings import SettingsError, settings_from_values
 from components.sharding import (
+    BINDINGS_PER_SHARD,
+    LARGE_STACK,
+    MAX_SHARDS,
     WHOLE,
     ShardingError,
     ShardScope,
@@ -18,7 +21,9 @@ from components.sharding import (
     scope_for_stack,
     shard_of,
     shard_stack_name,
+    size_warning,
     split_stack_name,
+    suggested_shards,
 )
 from components.takeover.inventory import Inventory, LiveConnection, LiveObject, scoped
 from tests.factories import manifest
@@ -196,3 +201,36 @@ def test_the_program_records_the_digest_the_runner_expects(
         declared = _declare_shard(harness, ShardScope(index, 3), *manifests)
         assert declared.input_digest == expected[f"prod.shard-{index}"]
     assert len(set(expected.values())) == 3
+
+
+def test_a_large_single_stack_is_told_which_shard_count_to_set():
+    warning = size_warning("prod", 1000, 1000, WHOLE)
+
+    assert warning is not None
+    assert "holds 1000 bindings" in warning
+    assert f"shards: {suggested_shards(1000)}" in warning
+    assert "Pulumi.prod.yaml" in warning
+    assert "shard-move --stack prod" in warning
+    assert suggested_shards(1000) == -(-1000 // BINDINGS_PER_SHARD)
+
+
+def test_stacks_at_the_sizing_rule_get_no_warning():
+    assert size_warning("prod", LARGE_STACK, LARGE_STACK, WHOLE) is None
+    assert size_warning("prod.shard-1", 40, 4000, ShardScope(1, 100)) is None
+
+
+def test_an_oversized_shard_is_told_to_grow_the_shard_count():
+    warning = size_warning(
+        "org/awms/prod.shard-1", LARGE_STACK + 1, 2 * LARGE_STACK, ShardScope(1, 2)
+    )
+
+    assert warning is not None
+    assert "shard 1 of 2" in warning
+    # the environment total alone would suggest fewer shards than it already has
+    assert f"shards: {max(3, suggested_shards(2 * LARGE_STACK))}" in warning
+    assert "Pulumi.prod.yaml" in warning
+
+
+def test_the_suggested_shard_count_stays_within_bounds():
+    assert suggested_shards(0) == 1
+    assert suggested_shards(10**9) == MAX_SHARDS
