@@ -7,6 +7,10 @@ reads. Every character that can do that is shown as a visible escape instead:
 
 * Unicode categories Cc (C0, DEL, C1 controls, U+0085 included), Cf (format: bidi controls,
   U+200B, U+FEFF, soft hyphen), Cs (lone surrogates), Zl and Zp (U+2028, U+2029);
+* Cn and Co: an unassigned code point may be a format control in a newer Unicode than this
+  Python's (U+13439 is one since Unicode 15) and a private-use one looks like whatever a font
+  draws; Zs other than the ASCII space (U+00A0, U+3000), which print like a space but differ
+  from it. Together: exactly what ``str.isprintable`` rejects;
 * in :func:`escape` also the backslash, so two different inputs never print alike (the output
   reads back as a Python string literal body).
 
@@ -20,8 +24,9 @@ from __future__ import annotations
 
 import unicodedata
 
-UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-"""Categories that move the cursor, break lines, reorder text or are invisible."""
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
+"""Categories that move the cursor, break lines, reorder text, are invisible or look like
+something else (the ASCII space, though in Zs, is safe)."""
 
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _ELLIPSIS = "..."
@@ -29,7 +34,7 @@ _ELLIPSIS = "..."
 
 def is_unsafe(char: str) -> bool:
     """Whether one character could change how the surrounding text is displayed."""
-    return unicodedata.category(char) in UNSAFE_CATEGORIES
+    return char != " " and unicodedata.category(char) in UNSAFE_CATEGORIES
 
 
 def unsafe_characters(text: str) -> list[str]:

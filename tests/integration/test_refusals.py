@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 import pytest
 import yaml
 
-from components.inert import UNSAFE_CATEGORIES
 from components.naming import deployment_name
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
@@ -41,7 +39,7 @@ FORGED = f"x\n\x1b[31merror: binding {NAMESPACE}/good-alice skipped: FORGED"
 
 def inert(text: str) -> bool:
     """No character that breaks a line, moves the cursor or reorders text."""
-    return not any(unicodedata.category(c) in UNSAFE_CATEGORIES for c in text.replace("\n", ""))
+    return text.replace("\n", "").isprintable()
 
 
 def forged_lines(output: str) -> list[str]:

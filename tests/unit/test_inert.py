@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import ast
-import unicodedata
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.inert import UNSAFE_CATEGORIES, escape, neutralise, unsafe_characters
+from components.inert import escape, neutralise, unsafe_characters
 
 # Every code point, with the troublesome ones drawn often.
 _NASTY = st.sampled_from(
     ["\n", "\r", "\t", "\x1b", "\x7f", "\x85", "\x9b", "\u200b", "\u202e", "\u2028", "\u2029",
-     "\ufeff", "\\", "\\x1b", "\\n", "'", '"', "\ud800", "\U000e0001"]
+     "\ufeff", "\\", "\\x1b", "\\n", "'", '"', "\ud800", "\U000e0001", "\U00013439",
+     "\ue000", "\u00a0", "\u3000", " "]
 )  # fmt: skip
 _TEXT = st.lists(st.one_of(st.characters(), _NASTY), max_size=40).map("".join)
 
 
 def _unsafe(text: str) -> list[str]:
-    return [c for c in text if unicodedata.category(c) in UNSAFE_CATEGORIES]
+    # Python's own notion of printable is the independent oracle.
+    return [c for c in text if not c.isprintable()]
 
 
 def _read_back(escaped: str) -> str:
@@ -91,3 +92,9 @@ def test_known_escapes(text: str, shown: str) -> None:
 def test_unsafe_characters_are_named_by_code_point() -> None:
     assert unsafe_characters("a\n\x1b\u202eb") == ["U+000A", "U+001B", "U+202E"]
     assert unsafe_characters("plain") == []
+
+
+def test_lookalike_spaces_and_unassigned_code_points_are_escaped() -> None:
+    # U+13439 is unassigned before Unicode 15 and a format control since: both are unsafe.
+    assert escape("a\u00a0b\u3000c\U00013439\ue000 d") == "a\\xa0b\\u3000c\\U00013439\\ue000 d"
+    assert unsafe_characters("jane\u00a0doe") == ["U+00A0"]
