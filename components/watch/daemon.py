@@ -120,7 +120,13 @@ def run(config: WatchConfig) -> int:
 
     # Before the workers: reading the secret DSN uses a runner's CLI, which a run must not
     # share. Once for the environment: shard 0's settings are the environment's.
-    reaper.start(lanes.first.runner, settings.idle, api_client, bindings.snapshot, stop)
+    # A shard stack watched alone stops only its own idle browsers.
+    reaped = (
+        bindings.snapshot
+        if environment.only is None
+        else lanes.owned(bindings.snapshot, lanes.first.index)
+    )
+    reaper.start(lanes.first.runner, settings.idle, api_client, reaped, stop)
     lanes.add_workers(bindings.snapshot, StatusWriter(api_client) if report else None, stop)
     lanes.start_up(context, bindings.snapshot)
     failure: list[BaseException] = []

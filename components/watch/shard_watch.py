@@ -165,13 +165,15 @@ class Lanes:
             full = list(self.lanes)
         else:
             manifests = list(snapshot().values())
-            touched = set(self.stacks.touched(manifests, context, False))
+            touched = set(self.stacks.touched(manifests, context, self.config.all_shards))
             full = [lane for lane in self.lanes if lane.stack in touched]
             log.info(
-                "environment %s: %d shard stack(s), %d changed since their last complete run%s",
+                "environment %s: %d shard stack(s), %s%s",
                 self.stacks.environment.name,
                 len(self.lanes),
-                len(full),
+                "every one runs (--all-shards)"
+                if self.config.all_shards
+                else f"{len(full)} changed since their last complete run",
                 f" ({', '.join(lane.stack for lane in full)})" if full else "",
             )
         reason = (

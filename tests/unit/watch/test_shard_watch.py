@@ -46,7 +46,7 @@ class FakeStacks:
         return self.runners.setdefault(stack, FakeRunner(stack))
 
     def touched(self, manifests: list[Any], context: str, every: bool) -> list[str]:
-        return list(self._touched)
+        return self.environment.stacks() if every else list(self._touched)
 
 
 class FakeFastPath:
@@ -132,6 +132,9 @@ def test_start_up_runs_only_the_shards_whose_digest_changed(tmp_path: Path) -> N
     built = lanes(tmp_path, touched=[shard_stack_name("prod", 1)])
     built.start_up("context", dict)
     assert pending(built) == {0: False, 1: True, 2: False}
+    every = lanes(tmp_path, "--all-shards", touched=[shard_stack_name("prod", 1)])
+    every.start_up("context", dict)
+    assert pending(every) == {0: True, 1: True, 2: True}
     nothing = lanes(tmp_path, "--initial-run", "none", touched=[shard_stack_name("prod", 1)])
     nothing.start_up("context", dict)
     assert pending(nothing) == {0: False, 1: False, 2: False}
