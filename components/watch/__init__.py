@@ -9,7 +9,8 @@ bindings through the Kubernetes API and turns each burst of changes into the sma
 * anything else (add, delete, workspace/username/expiry change, a workspace change, start-up,
   periodic resync, a binding crossing its expiry date) becomes a *full* ``up``.
 
-One worker thread runs everything through the Automation API, so two runs never overlap; failures
+One worker thread per stack runs everything through the Automation API, so two runs of a stack
+never overlap (a sharded environment has one per shard stack, see ``shard_watch``); failures
 are retried with exponential backoff and written to the bindings' ``status.statusText``. The same
 entry point previews a bindings file for review (``preview``) and runs one ``up`` (``up``) for a
 pipeline. ``python -m components.watch --help`` lists the commands.

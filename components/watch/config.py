@@ -154,7 +154,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
 
     watch = commands.add_parser(
         "watch",
-        parents=[common, kube, retry],
+        parents=[common, kube, retry, shards],
         help="watch bindings and workspaces; run targeted or full updates (long-running)",
     )
     watch.add_argument(
@@ -373,6 +373,7 @@ def parse(
         outputs_settle=args.outputs_settle,
         repair_drift=bool(args.repair_drift),
         fast_path=bool(args.fast_path),
+        all_shards=bool(args.all_shards),
     )
 
 

@@ -1,36 +1,41 @@
-"""``watch``: wire the informers, the work queue and the worker, and run until told to stop.
+"""``watch``: wire the informers, the work queues and the workers, and run until told to stop.
 
 Start-up order matters: the stack and its settings are checked first (a wrong stack, a stack
 that reads bindings from a file, or a cluster that cannot be listed is fatal and exits non-zero
-at once), then the bindings are listed so the worker has a complete cache, then one full run
-converges whatever changed while nobody was watching.
+at once), then the bindings are listed so the workers have a complete cache, then one full run
+converges whatever changed while nobody was watching. A sharded environment has one worker per
+shard stack (:mod:`components.watch.shard_watch`); its start-up runs only the shards whose
+inputs changed, and a SIGTERM drains every shard within one grace period.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from kubernetes import client
 
 from components.bindings import GROUP, PLURAL, VERSION
 from components.kube_client import new_api_client
 from components.settings import SettingsError
+from components.shard_digest import CONTEXT_ENV
 from components.watch import reaper
-from components.watch.changes import Change, ChangeKind, classify_binding, classify_workspace
 from components.watch.config import WatchConfig
-from components.watch.fastpath import FastPath, FastPathRunner
-from components.watch.informer import Informer, OnChange, WatchedKind
+from components.watch.environment_up import EnvironmentStacks
+from components.watch.informer import Informer, WatchedKind
 from components.watch.overrides import Project
-from components.watch.program_settings import shared_settings
-from components.watch.retry import Backoff
-from components.watch.runner import StackRunner
-from components.watch.shutdown import Shutdown, drain
+from components.watch.run_slots import RunSlots
+from components.watch.shard_watch import (
+    Lanes,
+    StackFileWatch,
+    StackTag,
+    context_started,
+    tag_stacks,
+)
+from components.watch.shards import load_environment, run_context
+from components.watch.shutdown import Shutdown, drain_all
 from components.watch.status_writer import StatusWriter
-from components.watch.worker import Worker, WorkerSettings
-from components.watch.workqueue import Pending, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +53,20 @@ class FatalError(RuntimeError):
 
 def run(config: WatchConfig) -> int:
     project = Project.load(config.common.project_dir)
-    runner = StackRunner(project, config.common.stack)
-    if config.repair_drift:  # at start-up, then with the periodic resync
-        runner.check_drift(every=config.resync_interval or float("inf"))
-    shutdown = Shutdown(runner.interrupt)
-    shutdown.install()
+    environment = load_environment(project, config.common.stack)
+    context = run_context(environment) if environment.sharded else ""
     try:
-        settings = shared_settings(runner.config_values())
+        # A sharded environment's shard stack files are written and missing stacks created
+        # here, once: edits to the environment's stack file take effect on restart.
+        stacks = EnvironmentStacks(environment, {CONTEXT_ENV: context} if context else {})
     except SettingsError as error:
         raise FatalError(f"stack {config.common.stack}: {error}") from error
+    settings = stacks.settings
+    lanes = Lanes(stacks, config, RunSlots())
+    shutdown = Shutdown(lanes.interrupt)
+    shutdown.install()
+    if environment.sharded:
+        tag_stacks()
     if settings.bindings_source != "cluster":
         raise FatalError(
             f"stack {config.common.stack} reads bindings from a file (bindingsSource: file); "
@@ -72,20 +82,16 @@ def run(config: WatchConfig) -> int:
         return new_api_client(kubeconfig)
 
     stop = threading.Event()
-    queue = WorkQueue(Pending(config.debounce, config.max_delay, config.escalate_after))
-    on_binding = _enqueue(queue, classify_binding)
-    fast_path: FastPath | None = None
     if config.fast_path:
-        fast_path = FastPath(
+        lanes.add_fast_paths(
             client.AppsV1Api(api_client()),
             lambda: bindings.snapshot(),
-            statuses=StatusWriter(api_client) if settings.write_binding_status else None,
+            StatusWriter(api_client) if settings.write_binding_status else None,
         )
-        on_binding = _both(fast_path.on_binding_change, on_binding)
     bindings = Informer(
         BINDINGS,
         api_client,
-        on_binding,
+        lanes.on_binding,
         stop,
         namespace=namespace,
         watch_timeout=config.watch_timeout,
@@ -96,7 +102,7 @@ def run(config: WatchConfig) -> int:
             Informer(
                 WORKSPACES,
                 api_client,
-                _enqueue(queue, classify_workspace),
+                lanes.on_workspace,
                 stop,
                 namespace=namespace,
                 watch_timeout=config.watch_timeout,
@@ -112,55 +118,58 @@ def run(config: WatchConfig) -> int:
             raise FatalError(str(bindings.error))
         return EXIT_OK
 
-    # Before the worker: reading the secret DSN uses the runner's CLI, which a run must not share.
-    reaper.start(runner, settings.idle, api_client, bindings.snapshot, stop)
-    worker = Worker(
-        queue,
-        runner if fast_path is None else FastPathRunner(runner, fast_path),
-        runner.lock_keeper(config.common.foreign_lock_timeout),
-        project,
-        config.common.stack,
-        bindings.snapshot,
-        statuses=StatusWriter(api_client) if report else None,
-        backoff=Backoff(initial=config.backoff_initial, maximum=config.backoff_max),
-        settings=WorkerSettings(
-            scoped=config.scoped,
-            resync_interval=config.resync_interval,
-            max_preemptions=config.max_preemptions,
-            outputs_settle=config.outputs_settle,
-        ),
-        stop=stop,
+    # Before the workers: reading the secret DSN uses a runner's CLI, which a run must not
+    # share. Once for the environment: shard 0's settings are the environment's.
+    # A shard stack watched alone stops only its own idle browsers.
+    reaped = (
+        bindings.snapshot
+        if environment.only is None
+        else lanes.owned(bindings.snapshot, lanes.first.index)
     )
-    worker.adopt_reported_errors()
-    if config.initial_run == "full":
-        queue.request_full("start-up: converge whatever changed while nobody watched")
-    else:
-        worker.prepare()
+    reaper.start(lanes.first.runner, settings.idle, api_client, reaped, stop)
+    lanes.add_workers(bindings.snapshot, StatusWriter(api_client) if report else None, stop)
+    lanes.start_up(context, bindings.snapshot)
     failure: list[BaseException] = []
-    thread = threading.Thread(
-        target=_guard(worker.loop, failure, shutdown.requested), name="worker", daemon=True
-    )
-    thread.start()
+    threads = [
+        threading.Thread(
+            target=_guard(lane.worker.loop, failure, shutdown.requested),
+            name=f"{StackTag.PREFIX}{lane.stack}" if environment.sharded else "worker",
+            daemon=True,
+        )
+        for lane in lanes
+        if lane.worker is not None
+    ]
+    for thread in threads:
+        thread.start()
     log.info(
-        "watching %s in %s for stack %s (%s targeted runs, login fast path %s)",
+        "watching %s in %s for %s (%s targeted runs, login fast path %s)",
         ", ".join(str(i.kind) for i in informers),
         f"namespace {namespace}" if namespace else "all namespaces",
-        config.common.stack,
+        context_started(lanes),
         "scoped" if config.scoped else "whole-program",
-        "on" if fast_path is not None else "off",
+        "on" if config.fast_path else "off",
     )
+    settings_file = None
+    if environment.sharded:
+        settings_file = StackFileWatch(project.stack_file(environment.name))
+        log.info(
+            "shard stacks run with %s as read at start-up: restart the watcher after editing it",
+            settings_file.path.name,
+        )
 
+    ticks = 0
     while not shutdown.requested.wait(1.0):
+        ticks += 1
         if bindings.error is not None:
             failure.append(FatalError(str(bindings.error)))
             shutdown.requested.set()
+        if settings_file is not None and ticks % 10 == 0:
+            settings_file.check()
     stop.set()
-    queue.close()
-    if fast_path is not None:
-        fast_path.close()
-    clean = drain(
-        thread,
-        runner.interrupt,
+    lanes.close()
+    clean = drain_all(
+        threads,
+        lanes.interrupt,
         grace=config.grace_period,
         cancel_timeout=config.cancel_timeout,
         urgent=shutdown.urgent,
@@ -169,29 +178,6 @@ def run(config: WatchConfig) -> int:
         raise FatalError(str(failure[0])) from failure[0]
     log.info("stopped%s", "" if clean else " (an update was still running)")
     return EXIT_OK if clean else EXIT_UNCLEAN
-
-
-def _enqueue(
-    queue: WorkQueue,
-    classify: Callable[[str, Mapping[str, Any] | None, Mapping[str, Any] | None], Change],
-) -> Callable[[str, Mapping[str, Any] | None, Mapping[str, Any] | None], None]:
-    def on_change(key: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
-        change = classify(key, old, new)
-        if change.kind is not ChangeKind.IGNORE:
-            log.info("%s (%s run)", change.reason, change.kind)
-            queue.add(change)
-
-    return on_change
-
-
-def _both(first: OnChange, then: OnChange) -> OnChange:
-    """The login fast path sees a change before it is queued for its run."""
-
-    def on_change(key: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> None:
-        first(key, old, new)
-        then(key, old, new)
-
-    return on_change
 
 
 def _wait_synced(informer: Informer, stopping: threading.Event) -> bool:

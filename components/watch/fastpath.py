@@ -76,13 +76,19 @@ class FastPath:
         *,
         statuses: StatusSink | None = None,
         workers: int = WORKERS,
+        executor: ThreadPoolExecutor | None = None,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
+        """``executor``: a pool shared by the fast paths of several shard stacks (so the
+        environment as a whole, not each shard, is bounded); its owner shuts it down."""
         self._apps = apps
         self._bindings = bindings
         self._statuses = statuses
         self._today = today
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fastpath")
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="fastpath"
+        )
         self._lock = threading.Lock()
         self._managed: dict[str, ManagedDeployment] | None = None
         self._pending: dict[str, str] = {}
@@ -140,7 +146,8 @@ class FastPath:
             return self._idle.wait_for(lambda: not self._busy and not self._pending, timeout)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._own_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     # Work ----------------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ class WatchConfig:
     repair_drift: bool = True
     fast_path: bool = True
     """Scale a Deployment the moment its binding's ``spec.replicas`` changes (before the run)."""
+    all_shards: bool = False
+    """At start-up, run every shard of a sharded environment, not only the changed ones."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -49,9 +50,27 @@ def drain(
     urgent: threading.Event | None = None,
 ) -> bool:
     """Wait for ``worker`` to finish its run; interrupt it after ``grace``. True if it stopped."""
+    return drain_all([worker], interrupt, grace=grace, cancel_timeout=cancel_timeout, urgent=urgent)
+
+
+def drain_all(
+    workers: Sequence[threading.Thread],
+    interrupt: Callable[[], bool],
+    *,
+    grace: float,
+    cancel_timeout: float,
+    urgent: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Wait for every worker (one per shard stack) within ONE grace period, then interrupt
+    whatever still runs and wait ``cancel_timeout`` once more. True if all of them stopped.
+
+    The deadlines are shared, so a pod's termination period bounds the whole environment,
+    not each shard in turn.
+    """
     if urgent is None or not urgent.is_set():
-        worker.join(grace)
-    if not worker.is_alive():
+        _join_by(workers, clock() + grace, clock)
+    if not any(worker.is_alive() for worker in workers):
         return True
     if interrupt():
         log.warning(
@@ -59,8 +78,8 @@ def drain(
             "to save the state and release the stack lock",
             cancel_timeout,
         )
-    worker.join(cancel_timeout)
-    if worker.is_alive():
+    _join_by(workers, clock() + cancel_timeout, clock)
+    if any(worker.is_alive() for worker in workers):
         log.error(
             "the update did not stop within %.0fs; exiting anyway. If the process is killed "
             "the next start removes its stale lock",
@@ -68,3 +87,10 @@ def drain(
         )
         return False
     return True
+
+
+def _join_by(
+    workers: Sequence[threading.Thread], deadline: float, clock: Callable[[], float]
+) -> None:
+    for worker in workers:
+        worker.join(max(0.0, deadline - clock()))
