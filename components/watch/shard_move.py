@@ -52,11 +52,17 @@ log = logging.getLogger(__name__)
 class Mover:
     """The CLI calls of one move (all I/O of the command happens here)."""
 
-    def __init__(self, project: Project, environment: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        project: Project,
+        environment: str,
+        env: Mapping[str, str],
+        command: InterruptiblePulumiCommand | None = None,
+    ) -> None:
         self.project = project
         self.environment = environment
         self.env = dict(env)
-        self.command = InterruptiblePulumiCommand()
+        self.command = command or InterruptiblePulumiCommand()
         self.moved: Counter[str] = Counter()
 
     def pulumi(self, *args: str) -> str:
@@ -109,6 +115,12 @@ class Mover:
 
 def run(config: ShardMoveConfig) -> int:
     project = Project.load(config.common.project_dir)
+    return move(config, Mover(project, config.common.stack, os.environ))
+
+
+def move(config: ShardMoveConfig, mover: Mover) -> int:
+    """The whole command against ``mover``'s CLI; the exit code."""
+    project = mover.project
     name = config.common.stack
     if split_stack_name(name.rsplit("/", 1)[-1])[1] is not None:
         print(f"error: {name!r} is a shard stack; name its environment", file=sys.stderr)
@@ -118,7 +130,6 @@ def run(config: ShardMoveConfig) -> int:
     if not 1 <= target <= MAX_SHARDS:
         print(f"error: --shards must be between 1 and {MAX_SHARDS}, not {target}", file=sys.stderr)
         return 2
-    mover = Mover(project, name, os.environ)
     existing = mover.stacks()
     if name.rsplit("/", 1)[-1] not in existing:
         print(f"error: stack {name!r} does not exist in this backend", file=sys.stderr)

@@ -48,8 +48,9 @@ GENERATED = (
     "# Written from {source} before every run of the environment {environment} "
     "(shards: {shards}).\n# Edit {source}; changes made here are overwritten.\n"
 )
-_MOVED_LEFTOVERS = 4
-"""The root Stack and the providers a move leaves in the environment's own stack."""
+_MOVED_LEFTOVERS = 1
+"""A stack ``shard-move`` emptied keeps at most its root Stack resource; anything more (even a
+provider, which ``state move`` copies along) means a move has not been done or not finished."""
 _CODE_SUFFIXES = (".py", ".yaml", ".txt")
 _CODE_PARTS = ("__main__.py", "Pulumi.yaml", "requirements.txt", "components")
 
@@ -186,8 +187,8 @@ def _require_moved(environment: Environment, stack: str, resources: int) -> None
     """Refuse to run while ``stack``, which the setting gives no role, still manages resources.
 
     The stacks the setting names would otherwise declare the same objects and rows a second
-    time, and two stacks would each believe they own them. A root Stack resource (and
-    providers) may remain; anything more has not been moved.
+    time, and two stacks would each believe they own them. A root Stack resource may remain;
+    anything more has not been moved.
     """
     if resources > _MOVED_LEFTOVERS:
         raise ValueError(
