@@ -214,7 +214,7 @@ def test_a_move_prepares_every_shard_stack_while_the_environments_stack_holds_re
         calls.append(args)
         return SimpleNamespace(stdout=json.dumps([{"name": "prod", "resourceCount": 50}]))
 
-    command.run = run  # type: ignore[method-assign]
+    command.run = run  # type: ignore[method-assign,assignment]
     with pytest.raises(ValueError, match="still holds 50"):
         prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
     prepare_shard_stacks(environment, command, {}, moving=True)  # type: ignore[arg-type]
