@@ -11,6 +11,7 @@ stack, whose shard stacks are then removed.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 import yaml
 
 from components.sharding import shard_of
-from components.watch.shard_plan import plan
+from components.watch.shard_plan import is_bookkeeping, plan
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack, run_watch, running_sandbox
@@ -116,6 +117,18 @@ def new_steps(cli: PulumiCli) -> list[str]:
     return steps
 
 
+def managed(cli: PulumiCli) -> int:
+    """How many resources of ``cli``'s stack a move carries (all but per-stack bookkeeping)."""
+    resources = cli.export_state()["deployment"].get("resources") or []
+    return len([r for r in resources if not is_bookkeeping(r)])
+
+
+def moved_in(output: str) -> dict[str, int]:
+    """``stack: N resource(s) moved in`` lines of a shard-move."""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+): (\d+) resource\(s\) moved in$",
+                                                 output, re.MULTILINE)}  # fmt: skip
+
+
 def move_by_hand(env: PulumiCli, source: str, dest: str) -> None:
     """Move one workspace's resources as a stopped ``shard-move`` would have left them."""
     states = {source: PulumiCli(env.project_dir, source, env.env).export_state()["deployment"]}
@@ -126,9 +139,12 @@ def move_by_hand(env: PulumiCli, source: str, dest: str) -> None:
 
 def test_one_stack_moves_into_three_shards_recreating_nothing(env: PulumiCli, sandbox: Sandbox):
     before = identities(sandbox)
+    carried = managed(env)
     output = check(run_watch(env, "shard-move", "--shards", str(SHARDS)))
-    for index in range(SHARDS):
-        assert f"{STACK}.shard-{index}: " in output and " resource(s) moved in" in output
+    counts = moved_in(output)
+    assert set(counts) == {f"{STACK}.shard-{i}" for i in range(SHARDS)}, output
+    assert sum(counts.values()) == carried and min(counts.values()) > 0
+    assert counts == {f"{STACK}.shard-{i}": managed(shard(env, i)) for i in range(SHARDS)}
     assert shards_setting(env) == SHARDS
     assert identities(sandbox) == before
     for index in range(SHARDS):
@@ -147,14 +163,17 @@ def test_one_stack_moves_into_three_shards_recreating_nothing(env: PulumiCli, sa
 
 def test_a_move_back_stopped_halfway_is_refused_and_completed(env: PulumiCli, sandbox: Sandbox):
     before = identities(sandbox)
+    carried = sum(managed(shard(env, i)) for i in range(SHARDS))
     move_by_hand(env, f"{STACK}.shard-1", STACK)
+    by_hand = managed(env)
     refused = check(run_watch(env, "up"), 2)
     assert f"scripts/watch shard-move --stack {STACK}" in refused
     env.config_set("shards", "1")  # the setting changed, the shard stacks not yet emptied
     refused = check(run_watch(env, "up"), 2)
     assert f"stack {STACK}.shard-" in refused and "shard-move" in refused
     output = check(run_watch(env, "shard-move"))
-    assert f"{STACK}: " in output and "removed" in output
+    assert moved_in(output) == {STACK: carried - by_hand} and "removed" in output
+    assert managed(env) == carried
     assert identities(sandbox) == before
     assert {s for s in stacks(env) if s.startswith(f"{STACK}.")} == set()
     assert not list((env.project_dir / "stacks").glob(f"Pulumi.{STACK}.shard-*.yaml"))
