@@ -183,3 +183,31 @@ def test_a_move_stopped_after_any_batch_is_refused_until_a_rerun_completes_it(
     cli.moves_left = None
     assert move(config(tmp_path, to), FakeMover(project, cli)) == 0
     assert settled(project, cli) == to
+
+
+def test_a_stack_locked_by_a_live_writer_stops_the_move_before_anything_moves(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    project, cli = setup(tmp_path, 1)
+    backend = tmp_path / "backend"
+    locks = backend / ".pulumi" / "locks" / "organization" / PROJECT / "prod"
+    locks.mkdir(parents=True)
+    lock = {
+        "pid": 4242,
+        "username": "ci",
+        "hostname": "runner-7",
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
+    (locks / "a.json").write_text(json.dumps(lock), encoding="utf-8")
+    answer = cli.answer
+
+    def with_file_backend(args: list[str]) -> str:
+        if args[:1] == ["whoami"]:
+            return json.dumps({"url": f"file://{backend}"})
+        return answer(args)
+
+    cli.answer = with_file_backend  # type: ignore[method-assign]
+    assert move(config(tmp_path, 3), FakeMover(project, cli)) == 2
+    assert "locked by another pulumi process" in capsys.readouterr().err
+    assert not any(c[:2] == ["state", "move"] for c in cli.calls)
+    assert set(cli.states) == {"prod"}
