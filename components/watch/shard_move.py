@@ -29,8 +29,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pulumi.automation import CommandError
+
 from components.binding_source import make_source
 from components.bindings import parse_binding
+from components.inert import escape, neutralise
 from components.sharding import MAX_SHARDS, split_stack_name
 from components.watch import shard_plan
 from components.watch.locks import LockKeeper, StackLockedError, backend_root
@@ -159,23 +162,46 @@ def move(config: ShardMoveConfig, mover: Mover) -> int:
         len(first.units),
         target,
     )
+    try:
+        return _execute(config, mover, first, setting, target, root, bindings)
+    except CommandError as error:
+        print(
+            f"error: pulumi: {_last_lines(str(error))}\n"
+            f"environment {name}: stopped after {sum(mover.moved.values())} resource(s) moved; "
+            f"`scripts/watch up` refuses until `scripts/watch shard-move --stack {name}` has "
+            "completed the move (run it again)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _execute(
+    config: ShardMoveConfig,
+    mover: Mover,
+    first: shard_plan.ShardPlan,
+    setting: int,
+    target: int,
+    root: Path | None,
+    bindings: Mapping[str, str | None],
+) -> int:
+    """Gather, set the count, distribute, verify, empty the stacks without a role."""
+    name = mover.environment
     for stack, urns in first.duplicates.items():
         mover.delete(stack, list(reversed(urns)))
     for source in sorted({u.stack for u in first.gather()}):
         mover.move(source, name, [u for u in first.gather() if u.stack == source], config.batch)
     if setting != target:
         mover.set_shards(target)
-        log.info("environment %s: shards set to %d in %s", name, target, project.stack_file(name))
+        log.info("environment %s: shards set to %d", name, target)
     prepare_shard_stacks(mover.environment_with(target), mover.command, mover.env, moving=True)
-    existing = mover.stacks()
-    second = _plan(mover, existing, root, target, bindings)
+    second = _plan(mover, mover.stacks(), root, target, bindings)
     for dest in second.targets():
         mover.move(name, dest, [u for u in second.distribute() if u.target == dest], config.batch)
     existing = mover.stacks()
     final = _plan(mover, existing, root, target, bindings)
     if final.misplaced():
         left = ", ".join(sorted({f"{u.what} in {u.stack}" for u in final.misplaced()})[:10])
-        print(f"error: resources are still misplaced after the move: {left}", file=sys.stderr)
+        print(f"error: still misplaced after the move: {escape(left)}", file=sys.stderr)
         return 1
     removed = _finish(final, existing, mover, root)
     for stack in final.targets():
@@ -255,3 +281,9 @@ def _config_values(mover: Mover) -> dict[str, Any]:
         for key, entry in parsed.items()
         if isinstance(entry, Mapping) and not entry.get("secret")
     }
+
+
+def _last_lines(text: str, count: int = 8) -> str:
+    """The end of a CLI error, each line made inert (the CLI relays program messages)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()][-count:]
+    return "\n  ".join(neutralise(line, 400) for line in lines)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.browser_workspace import TYPE as WORKSPACE_TYPE
+from components.inert import escape
 from components.sharding import shard_of, shard_stack_name, split_stack_name
 
 ROOT_STACK = "pulumi:pulumi:Stack"
@@ -102,7 +103,7 @@ def logical(urn: str) -> str:
     """``urn:pulumi:STACK::rest`` -> ``rest``: a resource's identity whatever stack holds it."""
     parts = urn.split("::", 1)
     if len(parts) != 2 or not parts[0].startswith("urn:pulumi:"):
-        raise PlanError(f"not a resource URN: {urn!r}")
+        raise PlanError(f"not a resource URN: {escape(urn)}")
     return parts[1]
 
 
@@ -136,7 +137,9 @@ def plan(
     for stack in deployments:
         owner, _ = split_stack_name(stack)
         if owner != environment:
-            raise PlanError(f"stack {stack!r} is not a stack of the environment {environment!r}")
+            raise PlanError(
+                f"stack {escape(stack)} is not a stack of the environment {escape(environment)}"
+            )
     states = {stack: _resources(stack, d) for stack, d in deployments.items()}
     workspaces = _workspaces_by_deployment(states)
     bindings = dict(binding_workspaces or {})
@@ -289,14 +292,14 @@ def _workspace_of(
     if kind == WORKSPACE_TYPE:
         if name not in workspaces:
             raise PlanError(
-                f"browser workspace {name}: its workspace cannot be read from the state "
+                f"browser workspace {escape(name)}: its workspace cannot be read from the state "
                 "(no connection group or login under it)"
             )
         return workspaces[name]
     if kind.endswith(_GROUP):
         group = _text(root, "group_name")
         if group is None:
-            raise PlanError(f"connection group {name}: the state has no group_name")
+            raise PlanError(f"connection group {escape(name)}: the state has no group_name")
         return group
     if kind.endswith(_STATUS):
         if name in bindings:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
+from pulumi.automation import CommandError, CommandResult
 
 from components.sharding import shard_of, shard_stack_name
 from components.watch.overrides import Project
@@ -38,6 +40,7 @@ class FakeCli:
         self.states = states
         self.calls: list[list[str]] = []
         self.moves_left: int | None = None
+        self.fail = False
 
     def run(self, args: list[str], cwd: str, env: Any, *_: Any) -> Any:
         self.calls.append(list(args))
@@ -80,6 +83,8 @@ class FakeCli:
     def state_move(self, source: str, dest: str, urns: list[str]) -> None:
         if self.moves_left is not None:
             if self.moves_left == 0:
+                if self.fail:
+                    raise CommandError(CommandResult("", "error: the backend is unreachable", 255))
                 raise StoppedError("killed")
             self.moves_left -= 1
         moving = [r for r in self.states[source] if r["urn"] in set(urns)]
@@ -211,3 +216,17 @@ def test_a_stack_locked_by_a_live_writer_stops_the_move_before_anything_moves(
     assert "locked by another pulumi process" in capsys.readouterr().err
     assert not any(c[:2] == ["state", "move"] for c in cli.calls)
     assert set(cli.states) == {"prod"}
+
+
+def test_a_failed_batch_exits_1_saying_to_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    project, cli = setup(tmp_path, 1)
+    cli.moves_left, cli.fail = 1, True
+    assert move(config(tmp_path, 2), FakeMover(project, cli)) == 1
+    err = capsys.readouterr().err
+    assert "the backend is unreachable" in err and "shard-move --stack prod" in err
+    assert re.search(r"stopped after [1-9][0-9]* resource\(s\) moved", err), err
+    cli.moves_left = None
+    assert move(config(tmp_path, 2), FakeMover(project, cli)) == 0
+    assert settled(project, cli) == 2

@@ -176,7 +176,7 @@ def test_a_workspace_without_readable_workspace_or_a_foreign_stack_is_named():
     state["resources"] = [r for r in state["resources"] if "guacamole" not in r["type"]]
     with pytest.raises(PlanError, match="browser workspace ws-1-ann"):
         plan("prod", {"prod": state}, 2)
-    with pytest.raises(PlanError, match="'staging' is not a stack of the environment 'prod'"):
+    with pytest.raises(PlanError, match="staging is not a stack of the environment prod"):
         plan("prod", {"staging": {"resources": []}}, 2)
 
 
