@@ -9,6 +9,7 @@ converges whatever changed while nobody was watching.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +28,7 @@ from components.watch.overrides import Project
 from components.watch.program_settings import shared_settings
 from components.watch.retry import Backoff
 from components.watch.runner import StackRunner
+from components.watch.shards import check_settled, load_environment
 from components.watch.shutdown import Shutdown, drain
 from components.watch.status_writer import StatusWriter
 from components.watch.worker import Worker, WorkerSettings
@@ -48,6 +50,8 @@ class FatalError(RuntimeError):
 
 def run(config: WatchConfig) -> int:
     project = Project.load(config.common.project_dir)
+    # A move between shard counts must be complete before a watcher writes any of the stacks.
+    check_settled(load_environment(project, config.common.stack), os.environ, always=True)
     runner = StackRunner(project, config.common.stack)
     if config.repair_drift:  # at start-up, then with the periodic resync
         runner.check_drift(every=config.resync_interval or float("inf"))

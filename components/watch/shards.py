@@ -295,8 +295,11 @@ def merged_state(deployments: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"deployment": {"resources": resources}}
 
 
-def check_settled(environment: Environment, env: Mapping[str, str]) -> None:
+def check_settled(
+    environment: Environment, env: Mapping[str, str], *, always: bool = False
+) -> None:
     """:func:`require_settled` for an environment of one stack, whose runs list no stacks
-    otherwise: a move back from shards that stopped halfway leaves resources in shard stacks."""
-    if not environment.sharded:
+    otherwise: a move back from shards that stopped halfway leaves resources in shard stacks.
+    ``always``: also for a sharded one (the watcher, which prepares no shard stacks)."""
+    if always or not environment.sharded:
         require_settled(environment, list_stacks(environment, InterruptiblePulumiCommand(), env))
