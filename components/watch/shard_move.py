@@ -118,15 +118,16 @@ class Mover:
 
 def run(config: ShardMoveConfig) -> int:
     project = Project.load(config.common.project_dir)
-    return move(config, Mover(project, config.common.stack, os.environ))
+    # URNs and the shard stacks' names carry the stack's own name, not its org/project prefix.
+    return move(config, Mover(project, config.common.stack.rsplit("/", 1)[-1], os.environ))
 
 
 def move(config: ShardMoveConfig, mover: Mover) -> int:
     """The whole command against ``mover``'s CLI; the exit code."""
     project = mover.project
-    name = config.common.stack
-    if split_stack_name(name.rsplit("/", 1)[-1])[1] is not None:
-        print(f"error: {name!r} is a shard stack; name its environment", file=sys.stderr)
+    name = mover.environment
+    if split_stack_name(name)[1] is not None:
+        print(f"error: {escape(name)} is a shard stack; name its environment", file=sys.stderr)
         return 2
     setting = shards_setting(project, name)
     target = config.shards or setting
@@ -134,8 +135,8 @@ def move(config: ShardMoveConfig, mover: Mover) -> int:
         print(f"error: --shards must be between 1 and {MAX_SHARDS}, not {target}", file=sys.stderr)
         return 2
     existing = mover.stacks()
-    if name.rsplit("/", 1)[-1] not in existing:
-        print(f"error: stack {name!r} does not exist in this backend", file=sys.stderr)
+    if name not in existing:
+        print(f"error: stack {escape(name)} does not exist in this backend", file=sys.stderr)
         return 2
     root = mover.backend_root()
     try:

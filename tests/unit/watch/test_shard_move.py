@@ -230,3 +230,16 @@ def test_a_failed_batch_exits_1_saying_to_run_again(
     cli.moves_left = None
     assert move(config(tmp_path, 2), FakeMover(project, cli)) == 0
     assert settled(project, cli) == 2
+
+
+def test_a_shard_stack_or_a_missing_environment_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    project, cli = setup(tmp_path, 1)
+    shard = Mover(project, "prod.shard-1", {}, cli)  # type: ignore[arg-type]
+    assert move(config(tmp_path, 3), shard) == 2
+    assert "prod.shard-1 is a shard stack" in capsys.readouterr().err
+    del cli.states["prod"]
+    assert move(config(tmp_path, 3), FakeMover(project, cli)) == 2
+    assert "stack prod does not exist" in capsys.readouterr().err
+    assert not any(c[:1] == ["state"] for c in cli.calls)
