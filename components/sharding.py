@@ -146,7 +146,7 @@ def scope_for_stack(stack: str, shards: int) -> ShardScope:
         if index is not None:
             raise ShardingError(
                 f"stack {stack} is a shard of {environment}, but {environment} has shards: 1; "
-                f"move its resources back with `python -m components.watch shard-move --stack "
+                f"move its resources back with `scripts/watch shard-move --stack "
                 f"{environment}` before running it"
             )
         return WHOLE
@@ -159,6 +159,6 @@ def scope_for_stack(stack: str, shards: int) -> ShardScope:
     if index >= shards:
         raise ShardingError(
             f"stack {stack} is shard {index}, but {environment} has only {shards} shards; "
-            f"move its resources with `python -m components.watch shard-move --stack {environment}`"
+            f"move its resources with `scripts/watch shard-move --stack {environment}`"
         )
     return ShardScope(index, shards)

@@ -36,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from components.watch import oneshot
 
             return oneshot.run(parsed)
+        if isinstance(parsed, watch_config.ShardMoveConfig):
+            from components.watch import shard_move
+
+            return shard_move.run(parsed)
         from components.watch import preview
 
         return preview.run(parsed)

@@ -16,6 +16,7 @@ from components.watch.run_configs import (
     CommonConfig,
     KubeConfig,
     PreviewConfig,
+    ShardMoveConfig,
     UpConfig,
     WatchConfig,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "KubeConfig",
     "PreviewConfig",
+    "ShardMoveConfig",
     "UpConfig",
     "WatchConfig",
     "build_parser",
@@ -294,6 +296,25 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         metavar="FILE",
         help="write the engine's full diff to this file ('-': print it after the summary)",
     )
+    move = commands.add_parser(
+        "shard-move",
+        parents=[common],
+        help="move the environment's resources into its shard stacks (or between shard counts) "
+        "with pulumi state move, recreating nothing",
+    )
+    move.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        help="the shard count to move to (default: the shards setting); set in the stack file "
+        "once the resources are gathered",
+    )
+    move.add_argument(
+        "--batch",
+        type=int,
+        default=500,
+        help="resources per pulumi state move (its argument list has a size limit)",
+    )
     return parser
 
 
@@ -312,7 +333,7 @@ def _repair_drift_flag(
 
 def parse(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
-) -> WatchConfig | UpConfig | PreviewConfig:
+) -> WatchConfig | UpConfig | PreviewConfig | ShardMoveConfig:
     args = build_parser(environ).parse_args(argv)
     if not args.stack:
         raise ConfigError(f"--stack (or {env_name('--stack')}) is required")
@@ -336,6 +357,11 @@ def parse(
             repair_drift=bool(args.repair_drift),
             all_shards=bool(args.all_shards),
         )
+    if args.command == "shard-move":
+        if args.shards is not None:
+            _positive(args.shards, "--shards")
+        _positive(args.batch, "--batch")
+        return ShardMoveConfig(common, args.shards, args.batch)
     kube = KubeConfig(args.kubeconfig, args.namespace)
     if args.command == "preview":
         return PreviewConfig(

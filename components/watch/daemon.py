@@ -11,6 +11,7 @@ inputs changed, and a SIGTERM drains every shard within one grace period.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -33,7 +34,7 @@ from components.watch.shard_watch import (
     context_started,
     tag_stacks,
 )
-from components.watch.shards import load_environment, run_context
+from components.watch.shards import check_settled, load_environment, run_context
 from components.watch.shutdown import Shutdown, drain_all
 from components.watch.status_writer import StatusWriter
 
@@ -55,6 +56,8 @@ def run(config: WatchConfig) -> int:
     project = Project.load(config.common.project_dir)
     environment = load_environment(project, config.common.stack)
     context = run_context(environment) if environment.sharded else ""
+    # A move between shard counts must be complete before a watcher writes any of the stacks.
+    check_settled(environment, os.environ)
     try:
         # A sharded environment's shard stack files are written and missing stacks created
         # here, once: edits to the environment's stack file take effect on restart.

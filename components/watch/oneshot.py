@@ -10,6 +10,7 @@ is updated shard by shard (:mod:`components.watch.environment_up`), each shard t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -19,7 +20,7 @@ from components.watch.config import UpConfig
 from components.watch.overrides import Project
 from components.watch.retry import Backoff
 from components.watch.runner import StackRunner
-from components.watch.shards import load_environment
+from components.watch.shards import check_settled, load_environment
 from components.watch.shutdown import Shutdown, drain
 from components.watch.worker import Worker, WorkerSettings
 from components.watch.workqueue import Pending, WorkQueue
@@ -34,6 +35,7 @@ def run(config: UpConfig) -> int:
         from components.watch import environment_up
 
         return environment_up.run(config, environment)
+    check_settled(environment, os.environ)
     runner = StackRunner(project, config.common.stack)
     if config.repair_drift:
         runner.check_drift()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -45,7 +46,7 @@ from components.watch.config import PreviewConfig
 from components.watch.overrides import Project, bindings_override, config_override
 from components.watch.program_settings import shared_settings
 from components.watch.runner import RunOutcome, StackRunner
-from components.watch.shards import load_environment
+from components.watch.shards import check_settled, load_environment
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def run(config: PreviewConfig) -> int:
         from components.watch import environment_preview
 
         return environment_preview.run(config, environment)
+    check_settled(environment, os.environ)
     runner = StackRunner(project, config.common.stack)
     path = config.bindings_file.resolve()
     steps = StepRecorder()

@@ -78,3 +78,12 @@ class PreviewConfig:
     """Exit 0 rather than 4 when bindings would be refused."""
     all_shards: bool = False
     """Preview every shard of a sharded environment, not only those the file touches."""
+
+
+@dataclass(frozen=True)
+class ShardMoveConfig:
+    common: CommonConfig
+    shards: int | None
+    """``None``: the environment's ``shards`` setting."""
+    batch: int = 500
+    """URNs per ``pulumi state move`` (its argument list has a size limit)."""

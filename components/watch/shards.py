@@ -48,8 +48,9 @@ GENERATED = (
     "# Written from {source} before every run of the environment {environment} "
     "(shards: {shards}).\n# Edit {source}; changes made here are overwritten.\n"
 )
-_MOVED_LEFTOVERS = 4
-"""The root Stack and the providers a move leaves in the environment's own stack."""
+_MOVED_LEFTOVERS = 1
+"""A stack ``shard-move`` emptied keeps at most its root Stack resource; anything more (even a
+provider, which ``state move`` copies along) means a move has not been done or not finished."""
 _CODE_SUFFIXES = (".py", ".yaml", ".txt")
 _CODE_PARTS = ("__main__.py", "Pulumi.yaml", "requirements.txt", "components")
 
@@ -117,15 +118,23 @@ def load_environment(project: Project, stack: str) -> Environment:
 
 
 def prepare_shard_stacks(
-    environment: Environment, command: InterruptiblePulumiCommand, env: Mapping[str, str]
+    environment: Environment,
+    command: InterruptiblePulumiCommand,
+    env: Mapping[str, str],
+    *,
+    moving: bool = False,
 ) -> None:
-    """Write every shard's stack file from the environment's, and create missing shard stacks."""
+    """Write every shard's stack file from the environment's, and create missing shard stacks.
+
+    Refused while a stack the ``shards`` setting gives no role still holds resources
+    (:func:`require_settled`), unless ``moving``: ``shard-move`` prepares the stacks it moves into.
+    """
     if not environment.sharded:
         return
     project = environment.project
     source = project.stack_file(environment.name)
     text = source.read_text(encoding="utf-8")
-    for stack in [shard_stack_name(environment.name, i) for i in range(environment.shards)]:
+    for stack in environment_stacks(environment):
         target = project.stack_file(stack)
         content = (
             GENERATED.format(
@@ -135,30 +144,58 @@ def prepare_shard_stacks(
         )
         if not target.exists() or target.read_text(encoding="utf-8") != content:
             target.write_text(content, encoding="utf-8")
-    listed = command.run(["stack", "ls", "--json"], str(project.directory), dict(env))
-    entries = [e for e in json.loads(listed.stdout or "[]") if isinstance(e, Mapping)]
-    existing = {entry.get("name") for entry in entries}
-    for entry in entries:
-        if entry.get("name") in (environment.name, environment.name.rsplit("/", 1)[-1]):
-            _require_moved(environment, int(entry.get("resourceCount") or 0))
-    for stack in environment.stacks():
-        if stack not in existing and stack.rsplit("/", 1)[-1] not in existing:
+    entries = list_stacks(environment, command, env)
+    if not moving:
+        require_settled(environment, entries)
+    existing = {str(entry.get("name")).rsplit("/", 1)[-1] for entry in entries}
+    for stack in environment.stacks() if not moving else environment_stacks(environment):
+        if stack.rsplit("/", 1)[-1] not in existing:
             log.info("creating shard stack %s", stack)
             command.run(["stack", "init", stack], str(project.directory), dict(env))
 
 
-def _require_moved(environment: Environment, resources: int) -> None:
-    """Refuse to run shards while the environment's own stack still manages resources.
+def environment_stacks(environment: Environment) -> list[str]:
+    """Every stack the ``shards`` setting gives a role, even when one shard runs alone."""
+    if not environment.sharded:
+        return [environment.name]
+    return [shard_stack_name(environment.name, i) for i in range(environment.shards)]
 
-    The shard stacks would otherwise declare the same objects and rows a second time, and two
-    stacks would each believe they own them. Its root Stack resource (and providers, after a
-    move) may remain; anything more has not been moved.
+
+def list_stacks(
+    environment: Environment, command: InterruptiblePulumiCommand, env: Mapping[str, str]
+) -> list[Mapping[str, Any]]:
+    """``pulumi stack ls --json`` of the environment's project (name, resourceCount, ...)."""
+    listed = command.run(["stack", "ls", "--json"], str(environment.project.directory), dict(env))
+    return [e for e in json.loads(listed.stdout or "[]") if isinstance(e, Mapping)]
+
+
+def require_settled(environment: Environment, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Refuse while a stack of the environment that its ``shards`` setting gives no role
+    (the environment's own stack when sharded, any shard stack when not, shards beyond the
+    count) still manages resources: the environment is not moved, or a move stopped halfway.
+    """
+    name = environment.name.rsplit("/", 1)[-1]
+    wanted = {stack.rsplit("/", 1)[-1] for stack in environment_stacks(environment)}
+    for entry in entries:
+        stack = str(entry.get("name") or "").rsplit("/", 1)[-1]
+        owner, _ = split_stack_name(stack)
+        if owner == name and stack not in wanted:
+            _require_moved(environment, stack, int(entry.get("resourceCount") or 0))
+
+
+def _require_moved(environment: Environment, stack: str, resources: int) -> None:
+    """Refuse to run while ``stack``, which the setting gives no role, still manages resources.
+
+    The stacks the setting names would otherwise declare the same objects and rows a second
+    time, and two stacks would each believe they own them. A root Stack resource may remain;
+    anything more has not been moved.
     """
     if resources > _MOVED_LEFTOVERS:
         raise ValueError(
-            f"stack {environment.name} has shards: {environment.shards} but still holds "
-            f"{resources} resources; move them into its shard stacks first with "
-            f"`python -m components.watch shard-move --stack {environment.name}`"
+            f"stack {stack} still holds {resources} resources, but {environment.name} has "
+            f"shards: {environment.shards}, which gives it none (a move to "
+            f"{'its shard stacks' if environment.sharded else 'one stack'} not done or stopped "
+            f"halfway); run `scripts/watch shard-move --stack {environment.name}` first"
         )
 
 
@@ -256,3 +293,11 @@ def merged_state(deployments: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     for deployment in deployments:
         resources += list(deployment.get("resources") or [])
     return {"deployment": {"resources": resources}}
+
+
+def check_settled(environment: Environment, env: Mapping[str, str]) -> None:
+    """:func:`require_settled` for an environment of one stack, whose runs list no stacks
+    otherwise: a move back from shards that stopped halfway leaves resources in shard stacks.
+    A sharded environment is checked where its shard stacks are prepared."""
+    if not environment.sharded:
+        require_settled(environment, list_stacks(environment, InterruptiblePulumiCommand(), env))

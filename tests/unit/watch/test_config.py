@@ -9,6 +9,7 @@ import pytest
 from components.watch.config import (
     ConfigError,
     PreviewConfig,
+    ShardMoveConfig,
     UpConfig,
     WatchConfig,
     env_name,
@@ -47,6 +48,13 @@ def test_up_and_preview() -> None:
     assert preview.bindings_file == Path("b.yaml") and preview.overlay
 
 
+def test_shard_move_defaults_to_the_setting() -> None:
+    move = parse(["shard-move", "--stack", "prod"], environ={})
+    assert isinstance(move, ShardMoveConfig) and move.shards is None and move.batch == 500
+    five = parse(["shard-move", "--stack", "prod", "--shards", "5"], environ={})
+    assert isinstance(five, ShardMoveConfig) and five.shards == 5
+
+
 @pytest.mark.parametrize(
     ("argv", "environ"),
     [
@@ -55,6 +63,8 @@ def test_up_and_preview() -> None:
         (["watch", "--stack", "dev"], {"AWMS_WATCH_SCOPED": "maybe"}),
         (["watch", "--stack", "dev", "--debounce", "-1"], {}),
         (["up", "--stack", "dev", "--attempts", "0"], {}),
+        (["shard-move", "--stack", "dev", "--shards", "0"], {}),
+        (["shard-move", "--stack", "dev", "--batch", "0"], {}),
     ],
 )
 def test_refusals(argv: list[str], environ: dict[str, str]) -> None:

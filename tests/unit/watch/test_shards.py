@@ -23,6 +23,7 @@ from components.watch.shards import (
     prepare_shard_stacks,
     read_deployment,
     recorded_digest,
+    require_settled,
     stack_outputs,
     touched,
 )
@@ -169,5 +170,56 @@ def test_shards_are_refused_while_the_environments_own_stack_still_holds_resourc
     command.run = lambda args, *_: SimpleNamespace(stdout=json.dumps(listing))  # type: ignore[method-assign]
     with pytest.raises(ValueError, match=r"still holds 120 resources.*shard-move --stack prod"):
         prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
-    listing[0]["resourceCount"] = 4  # the root Stack and providers a move leaves behind
+    listing[0]["resourceCount"] = 2  # a group and its copied provider, moved alone
+    with pytest.raises(ValueError, match=r"still holds 2 resources"):
+        prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
+    listing[0]["resourceCount"] = 1  # the root Stack a move leaves behind
     prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("shards", "holding", "refused"),
+    [
+        (3, "prod.shard-3", True),  # a move from more shards not finished
+        (3, "prod.shard-2", False),
+        (1, "prod.shard-0", True),  # a move back to one stack not finished
+        (1, "prod", False),
+        (1, "staging.shard-0", False),  # another environment's shard
+        (3, "prod.shard-10", True),
+    ],
+)
+def test_runs_are_refused_while_a_stack_without_a_role_holds_resources(
+    tmp_path: Path, shards: int, holding: str, refused: bool
+):
+    environment = load_environment(project(tmp_path, shards), "prod")
+    listing = [{"name": "prod.shard-0", "resourceCount": 9}, {"name": holding, "resourceCount": 9}]
+    if refused:
+        with pytest.raises(ValueError, match=rf"stack {holding} still holds 9 resources.*"
+                           r"scripts/watch shard-move --stack prod"):  # fmt: skip
+            require_settled(environment, listing)
+    else:
+        require_settled(environment, listing if shards > 1 else listing[1:])
+    listing[-1]["resourceCount"] = 1  # only its root Stack: emptied by a move
+    require_settled(environment, listing if shards > 1 else listing[1:])
+
+
+def test_a_move_prepares_every_shard_stack_while_the_environments_stack_holds_resources(
+    tmp_path: Path,
+):
+    environment = load_environment(project(tmp_path, 3), "prod")
+    command = FakeCommand(["prod"])
+    calls: list[list[str]] = []
+
+    def run(args: list[str], *_: Any) -> Any:
+        calls.append(args)
+        return SimpleNamespace(stdout=json.dumps([{"name": "prod", "resourceCount": 50}]))
+
+    command.run = run  # type: ignore[method-assign,assignment]
+    with pytest.raises(ValueError, match="still holds 50"):
+        prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
+    prepare_shard_stacks(environment, command, {}, moving=True)  # type: ignore[arg-type]
+    assert [c[2] for c in calls if c[:2] == ["stack", "init"]] == [
+        "prod.shard-0",
+        "prod.shard-1",
+        "prod.shard-2",
+    ]
