@@ -17,6 +17,7 @@ from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 ROLES = (
+    ("-m components.watch", "pipeline runner (python)"),
     ("-m pulumi.dynamic", "dynamic providers (python)"),
     ("pulumi-resource-kubernetes", "kubernetes provider"),
     ("pulumi-language-python-exec", "program (python)"),

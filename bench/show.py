@@ -14,6 +14,7 @@ from typing import Any
 from bench.kubestats import KubeCounts
 from bench.measure import StepResult
 from bench.report import summarise, table
+from bench.shards import report as shards_report
 from bench.sqlstats import VERBS, SqlCounts
 
 
@@ -62,7 +63,10 @@ def main(argv: list[str]) -> int:
         env = document.get("program_env") or {}
         settings = ", ".join(f"{k}={v}" for k, v in env.items()) or "default settings"
         print(f"{name}: {document.get('started')} commit {document.get('commit')}, {settings}")
-        print(table(summarise(results), states))
+        if document.get("benchmark") == "shards":
+            print(shards_report.table(summarise(results), states))
+        else:
+            print(table(summarise(results), states))
         print()
     return 0
 

@@ -27,8 +27,8 @@ def binding_name(index: int) -> str:
     return f"{PREFIX}-{index:05d}"
 
 
-def workspace_name(index: int) -> str:
-    return f"{PREFIX}-ws-{index // BINDINGS_PER_WORKSPACE:04d}"
+def workspace_name(index: int, per_workspace: int = BINDINGS_PER_WORKSPACE) -> str:
+    return f"{PREFIX}-ws-{index // per_workspace:04d}"
 
 
 def username(index: int) -> str:
@@ -46,6 +46,8 @@ class Workload:
 
     size: int
     namespace: str
+    per_workspace: int = BINDINGS_PER_WORKSPACE
+    """Users per workspace (the sharded benchmark uses 20: 1,000 bindings in 50 workspaces)."""
 
     @property
     def names(self) -> list[str]:
@@ -62,7 +64,7 @@ class Workload:
             "kind": KIND,
             "metadata": {"name": binding_name(index), "namespace": self.namespace},
             "spec": {
-                "workspace": workspace_name(index),
+                "workspace": workspace_name(index, self.per_workspace),
                 "username": username(index),
                 "expires": EXPIRES,
                 "replicas": replicas,
@@ -74,7 +76,7 @@ class Workload:
 
     @property
     def workspaces(self) -> int:
-        return -(-self.size // BINDINGS_PER_WORKSPACE)
+        return -(-self.size // self.per_workspace)
 
 
 class BindingWriter:
@@ -88,6 +90,11 @@ class BindingWriter:
             self._api.create_namespaced_custom_object(
                 GROUP, VERSION, workload.namespace, PLURAL, body
             )
+
+    def add(self, body: dict[str, Any]) -> None:
+        """Create one binding (a merged "add a binding" edit)."""
+        namespace = body["metadata"]["namespace"]
+        self._api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
     def ensure(self, workload: Workload) -> int:
         """Create the bindings that do not exist yet and put every existing one back to 0

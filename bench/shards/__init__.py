@@ -1,0 +1,1 @@
+"""The sharded-environment benchmark: ``python -m bench.shards`` (see its ``__main__``)."""

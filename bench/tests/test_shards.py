@@ -1,0 +1,151 @@
+"""The pure parts of the sharded benchmark: shard counts, the edits, the log parser, the table.
+
+No timings are asserted: the figures fed to the table are made up to check its arithmetic.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.kubestats import KubeCounts
+from bench.measure import StepResult
+from bench.report import summarise
+from bench.shards.__main__ import shard_counts
+from bench.shards.environment import parse_log
+from bench.shards.plan import (
+    ADDED,
+    PlanError,
+    bindings_per_shard,
+    default_shards,
+    edits,
+    workload,
+)
+from bench.shards.report import rows, table
+from bench.sqlstats import SqlCounts
+from components.sharding import shard_of
+
+
+def test_default_shards_hold_about_80_bindings_each() -> None:
+    assert default_shards(1000) == 13
+    assert default_shards(5000) == 63
+    assert default_shards(80) == 2  # never a single stack: that is `python -m bench`
+
+
+def test_shard_counts_take_the_flag_then_quick_then_the_default() -> None:
+    assert shard_counts([1000], None, quick=False) == {1000: 13}
+    assert shard_counts([60], None, quick=True) == {60: 3}
+    assert shard_counts([1000, 5000], 20, quick=False) == {1000: 20, 5000: 20}
+    with pytest.raises(PlanError, match="--shards 1"):
+        shard_counts([1000], 1, quick=False)
+    with pytest.raises(PlanError, match="--shards 9"):
+        shard_counts([5], 9, quick=False)
+
+
+def test_workload_is_20_users_per_workspace_spread_over_the_shards() -> None:
+    base = workload(1000, "jupyterhub")
+    manifests = base.manifests()
+    assert len({m["spec"]["workspace"] for m in manifests}) == 50 == base.workspaces
+    spread = bindings_per_shard(manifests, 13)
+    assert len(spread) == 13 and sum(spread) == 1000
+    # A workspace's bindings stay together, so each shard holds whole workspaces.
+    assert all(count % 20 == 0 for count in spread)
+    assert spread[shard_of("bench-ws-0000", 13)] >= 20
+
+
+def test_edits_add_change_and_remove_one_binding_in_order() -> None:
+    base = workload(60, "jupyterhub")
+    names = set(base.names)
+    add, change, remove = edits(base)
+    assert (add.step, change.step, remove.step) == ("add-one", "change-one", "remove-one")
+
+    assert {m["metadata"]["name"] for m in add.proposed} == names | {ADDED}
+    assert add.manifest["spec"]["workspace"] == base.manifest(0)["spec"]["workspace"]
+    assert add.manifest["spec"]["username"] not in {m["spec"]["username"] for m in base.manifests()}
+
+    changed = {m["metadata"]["name"]: m for m in change.proposed}[change.name]
+    assert changed["spec"]["replicas"] == 1 and change.action == "replicas"
+    assert sum(1 for m in change.proposed if m["spec"]["replicas"]) == 1
+    assert len(change.proposed) == 61
+
+    assert remove.action == "delete"
+    assert remove.name not in {m["metadata"]["name"] for m in remove.proposed}
+    assert len(remove.proposed) == 60 and ADDED in {m["metadata"]["name"] for m in remove.proposed}
+    # The base manifests are not modified by planning the edits.
+    assert all(m["spec"]["replicas"] == 0 for m in base.manifests())
+
+
+def test_edits_need_three_bindings() -> None:
+    with pytest.raises(PlanError, match="--sizes 2"):
+        edits(workload(2, "jupyterhub"))
+
+
+def _line(time: str, message: str) -> str:
+    return json.dumps({"time": time, "level": "info", "logger": "x", "message": message})
+
+
+def test_parse_log_reads_touched_shards_and_their_seconds() -> None:
+    started = 1_000_000.0  # 1970-01-12T13:46:40Z
+    text = "\n".join(
+        [
+            _line("1970-01-12T13:46:41+00:00", "environment e: 13 shard(s), 2 to update (x)"),
+            "engine output that is not JSON",
+            _line("1970-01-12T13:46:50+00:00", "e.shard-3: updated in 8.5s"),
+            _line("1970-01-12T13:46:52+00:00", "e.shard-7: FAILED in 10.0s"),
+        ]
+    )
+    parsed = parse_log(text, started)
+    assert parsed.touched == 2
+    assert parsed.shard_seconds == {"e.shard-3": 8.5, "e.shard-7": 10.0}
+    assert [round(t) for t, _, _ in parsed.messages] == [1, 10, 12]
+    preview = parse_log(_line("1970-01-12T13:46:41+00:00", "e: 3 shard(s), 1 touched by f"), 0)
+    assert preview.touched == 1
+
+
+def _result(side: str, step: str, seconds: float, size: int = 1000) -> StepResult:
+    return StepResult(side, step, size, 0, seconds, 1, SqlCounts(), KubeCounts())
+
+
+def test_rows_add_preview_and_up_and_compare_with_target_baseline_and_single_stack() -> None:
+    results = [
+        _result("program", "preview", 30.0),
+        _result("program", "preview-all", 90.0),
+        _result("program", "change-one:preview", 6.0),
+        _result("program", "change-one:up", 12.0),
+        _result("program", "destroy", 100.0),
+        _result("baseline", "preview", 0.5),
+        _result("baseline", "change-one:preview", 0.5),
+        _result("baseline", "change-one:up", 1.5),
+    ]
+    by_step = {row.step: row for row in rows(summarise(results)[1000], 1000)}
+    change = by_step["change-one"]
+    assert change.total == 18.0 and change.target == 15.0 and change.met is False
+    assert change.baseline == 2.0 and change.single == 107.5
+    assert by_step["preview"].met is True and by_step["preview"].baseline == 0.5
+    assert by_step["preview-all"].baseline == 0.5 and by_step["preview-all"].target is None
+    assert by_step["destroy"].up == 100.0 and by_step["destroy"].preview is None
+    assert "up" not in by_step  # not measured, not shown
+
+    state = {
+        "shards": 13,
+        "bytes": 12_000_000,
+        "resources": 9100,
+        "largest_stack": "e.shard-11",
+        "largest_bytes": 2_500_000,
+        "stacks": {f"e.shard-{i}": {} for i in range(13)},
+        "bindings_per_shard": [80, 140, 20],
+    }
+    text = table(summarise(results), {1000: state})
+    assert "9.00x" in text  # 18 s against the baseline's 2 s
+    assert "0.17x" in text  # 18 s against the single stack's 107.5 s
+    assert "12.0 kB/binding (target <= 15: yes" in text
+    assert "largest stack 2.50 MB (e.shard-11) (target <= 2 MB: NO)" in text
+    assert "max 140" in text
+
+
+def test_targets_and_single_stack_figures_only_at_1000() -> None:
+    summary = summarise([_result("program", "preview", 3.0, size=60)])
+    (row,) = rows(summary[60], 60)
+    assert row.target is None and row.single is None and row.met is None
+    assert "for N = 1,000" in table(summary, {})
