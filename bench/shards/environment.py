@@ -140,7 +140,9 @@ class ShardedEnvironment:
     def remove(self) -> None:
         """Forget the shard stacks and the environment's own (after the destroy)."""
         for stack in [*self.stacks(), self.name]:
-            PulumiCli(self.cli.project_dir, stack, self.cli.env).run("stack", "rm", "--yes")
+            PulumiCli(self.cli.project_dir, stack, self.cli.env).run(
+                "stack", "rm", "--yes", "--force"
+            )
 
     def _watch(self, command: str, *args: str) -> int:
         self._runs += 1
