@@ -4,7 +4,9 @@ Wall time alone cannot say whether the engine, the Python program, the dynamic-p
 the kubernetes plugin is the bottleneck. While a step runs, a thread reads every descendant's
 ``utime + stime`` from ``/proc/<pid>/stat`` every ``interval`` seconds and keeps the last value
 seen per process; at the end they are summed per role. A process that exits between two samples
-loses at most one interval of CPU, so short-lived helpers are under-counted slightly.
+loses at most one interval of CPU, so short-lived helpers are under-counted slightly. Processes
+already running when the step starts (the sandbox's API server, etcd and PostgreSQL, started by
+the benchmark itself) count only what they used during the step.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ ROLES = (
     ("__main__.py", "program (python)"),
     ("pulumi-language-python", "language host"),
     ("pulumi ", "engine (pulumi CLI)"),
+    ("kube-apiserver", "sandbox kube-apiserver"),
+    ("kube-controller-manager", "sandbox kube-controller-manager"),
+    ("etcd", "sandbox etcd"),
+    ("postgres", "sandbox postgres"),
 )
 
 
@@ -85,6 +91,8 @@ class CpuSampler:
     def running(self) -> Iterator[dict[str, float]]:
         """Sample while the block runs; the yielded dict is filled with seconds per role."""
         totals: dict[str, float] = {}
+        self._sample()
+        initial = {pid: seconds for pid, (_, seconds) in self._seen.items()}
         thread = threading.Thread(target=self._loop, daemon=True)
         thread.start()
         try:
@@ -92,5 +100,6 @@ class CpuSampler:
         finally:
             self._stop.set()
             thread.join()
-            for role, seconds in self._seen.values():
-                totals[role] = round(totals.get(role, 0.0) + seconds, 1)
+            for pid, (role, seconds) in self._seen.items():
+                used = seconds - initial.get(pid, 0.0)
+                totals[role] = round(totals.get(role, 0.0) + used, 1)

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from bench.cpu import _role
 from bench.kubestats import KubeCounts
 from bench.measure import StepResult
 from bench.report import summarise
@@ -149,3 +150,17 @@ def test_targets_and_single_stack_figures_only_at_1000() -> None:
     (row,) = rows(summary[60], 60)
     assert row.target is None and row.single is None and row.met is None
     assert "for N = 1,000" in table(summary, {})
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "role"),
+    [
+        ("/x/python -m components.watch up --stack e --project-dir /p/pulumi ", "pipeline runner"),
+        ("/t/pulumi-3.259.0_x/kube-apiserver --etcd-servers=http://127.0.0.1:1", "sandbox kube"),
+        ("/t/pulumi-3.259.0_x/etcd --data-dir /s", "sandbox etcd"),
+        ("/usr/lib/postgresql/16/bin/postgres -D /s/pg", "sandbox postgres"),
+        ("pulumi up --yes --stack e.shard-1", "engine"),
+    ],
+)
+def test_cpu_roles_tell_the_pipeline_runner_and_the_sandbox_apart(cmdline: str, role: str) -> None:
+    assert _role(cmdline).startswith(role)
