@@ -90,7 +90,9 @@ class _Session:
         result = self.meter.measure(side, step, size, 0, work)
         if extra is not None:
             result.extra.update(extra())
-        self.options.log(_progress(result).replace("changed=", "shards/changed="))
+        line = _progress(result)
+        # The program's steps return how many shard stacks they ran, the baseline's its changes.
+        self.options.log(line.replace("changed=", "shards=") if side == "program" else line)
         self.outcome.results.append(result)
         self.outcome.meta["finished"] = _now()
         if self.options.save is not None:
