@@ -26,9 +26,10 @@ from typing import Any
 SHARD_STACK = re.compile(r"^(?P<environment>.+)\.shard-(?P<index>0|[1-9][0-9]*)$")
 MAX_SHARDS = 1024
 """More shards than this buys nothing: each shard is a stack with its own engine start-up."""
-BINDINGS_PER_SHARD = 50
-"""Sizing rule: about 2 MB of state per stack, and a one-binding run of a few seconds."""
-LARGE_STACK = 4 * BINDINGS_PER_SHARD
+BINDINGS_PER_SHARD = 25
+"""Sizing rule: a shard's one-binding run then costs seconds, and its state stays well under
+2 MB even where the hash puts several workspaces together (``python -m bench.shards``)."""
+LARGE_STACK = 200
 """A stack with more bindings than this gets a warning naming the shard count to set."""
 
 

@@ -1,7 +1,8 @@
 """What the sharded benchmark runs, decided before anything starts (pure).
 
 The workload is the realistic one of the sharding issue: 20 users per workspace (1,000 bindings
-are 50 workspaces), split into enough shards that each holds about 80 bindings or fewer. The
+are 50 workspaces), split into the shard count the program's sizing rule suggests
+(:func:`components.sharding.suggested_shards`). The
 one-binding edits are a pipeline's three kinds of merge: a binding added to an existing
 workspace, one changed (``spec.replicas`` 0 -> 1, the single-stack benchmark's "change one"),
 one removed. Each edit is given as the bindings file the merge request proposes, so the
@@ -17,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.workload import EXPIRES, PREFIX, Workload
-from components.sharding import shard_of, workspace_named
+from components.sharding import shard_of, suggested_shards, workspace_named
 
 USERS_PER_WORKSPACE = 20
-BINDINGS_PER_SHARD = 80
 QUICK_SIZE = 60
 QUICK_SHARDS = 3
 ADDED = f"{PREFIX}-added"
@@ -31,9 +31,9 @@ class PlanError(ValueError):
 
 
 def default_shards(size: int) -> int:
-    """Enough shards for about ``BINDINGS_PER_SHARD`` bindings each (at least 2: one shard is
+    """The shard count the program suggests for ``size`` bindings (at least 2: one shard is
     the single-stack benchmark, ``python -m bench``)."""
-    return max(2, -(-size // BINDINGS_PER_SHARD))
+    return max(2, suggested_shards(size))
 
 
 def check_shards(size: int, shards: int) -> None:
