@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.shards --quick          # N = 60 in 3 shards (a smoke run)
     .venv/bin/python -m bench.shards                  # N = 1,000 in the suggested 40 shards
-    .venv/bin/python -m bench.shards --sizes 5000          # 200 shards
+    .venv/bin/python -m bench.shards --sizes 5000     # 200 shards
 
 Each N is 20 users per workspace. Steps, each timed: ``scripts/watch up`` from empty
 (checkpoints on), a no-op ``preview`` and a ``preview --all-shards``, one binding added, one
