@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from enum import IntEnum
 from typing import Any
 
+from components.watch.closable import Closable
 from components.watch.runner import RunOutcome
 
 log = logging.getLogger(__name__)
@@ -39,16 +40,15 @@ def default_capacity() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-class RunSlots:
+class RunSlots(Closable):
     """``capacity`` slots shared by every worker of the process."""
 
     def __init__(self, capacity: int | None = None) -> None:
         self.capacity = max(1, capacity if capacity is not None else default_capacity())
-        self._cond = threading.Condition()
+        super().__init__()
         self._held = 0
         self._waiting: list[tuple[int, int]] = []
         self._order = itertools.count()
-        self._closed = False
 
     def acquire(self, priority: Priority, cancel: threading.Event | None = None) -> bool:
         """Block until a slot is free and no higher-priority or earlier work waits for one.
@@ -76,17 +76,6 @@ class RunSlots:
     def release(self) -> None:
         with self._cond:
             self._held = max(0, self._held - 1)
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        """Let waiters re-check their ``cancel`` event."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Shutdown: every waiter gives up, and nothing new is granted."""
-        with self._cond:
-            self._closed = True
             self._cond.notify_all()
 
     def held(self) -> int:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from components.watch.changes import Change, ChangeKind
+from components.watch.closable import Closable
 
 
 @dataclass(frozen=True)
@@ -200,14 +201,13 @@ class Pending:
         return self.full_timing is not None or bool(self.targeted)
 
 
-class WorkQueue:
+class WorkQueue(Closable):
     """:class:`Pending` shared by the watch threads (producers) and the worker (consumer)."""
 
     def __init__(self, pending: Pending, clock: Callable[[], float] = time.monotonic) -> None:
         self._pending = pending
         self._clock = clock
-        self._cond = threading.Condition()
-        self._closed = False
+        super().__init__()
 
     def add(self, change: Change) -> None:
         with self._cond:
@@ -232,17 +232,6 @@ class WorkQueue:
     def escalate(self, batch: Batch, reason: str) -> None:
         with self._cond:
             self._pending.escalate(batch, reason, self._clock())
-            self._cond.notify_all()
-
-    def wake(self) -> None:
-        """Make waiters re-check their conditions (an event they watch was set)."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Wake every waiter for shutdown; pending work stays (a restart re-runs in full)."""
-        with self._cond:
-            self._closed = True
             self._cond.notify_all()
 
     def take(self, timeout: float | None = None) -> Batch | None:
