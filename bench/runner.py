@@ -69,14 +69,22 @@ class Options:
 
 def run(options: Options) -> Outcome:
     """Start a fresh sandbox, measure every N, stop the sandbox (unless ``keep``)."""
-    _discard_previous(options.workdir)
-    box = Sandbox.create(options.workdir)
-    options.log(f"starting sandbox in {box.workdir}")
+    return in_sandbox(options.workdir, options.keep, options.log, lambda box: _run_on(box, options))
+
+
+def in_sandbox(
+    workdir: Path, keep: bool, log: Callable[[str], None], body: Callable[[Sandbox], Outcome]
+) -> Outcome:
+    """``body`` on a fresh sandbox in ``workdir`` (a previous one there is discarded), which is
+    stopped afterwards unless ``keep``: every benchmark starts from the same empty platform."""
+    _discard_previous(workdir)
+    box = Sandbox.create(workdir)
+    log(f"starting sandbox in {box.workdir}")
     box.up()
     try:
-        return _run_on(box, options)
+        return body(box)
     finally:
-        if not options.keep:
+        if not keep:
             box.down()
 
 

@@ -25,7 +25,7 @@ from bench.kubestats import ApiServerMetrics
 from bench.measure import Meter, StepResult
 from bench.program import PROJECT, ProgramSide
 from bench.runner import Options as SingleOptions
-from bench.runner import Outcome, _discard_previous, _meta, _now, _progress
+from bench.runner import Outcome, _meta, _now, _progress, in_sandbox
 from bench.shards.environment import ShardedEnvironment
 from bench.shards.plan import ADDED, Edit, bindings_per_shard, edits, workload
 from bench.sqlstats import SqlStats
@@ -53,15 +53,7 @@ class Options:
 
 def run(options: Options) -> Outcome:
     """Start a fresh sandbox, measure every N, stop the sandbox (unless ``keep``)."""
-    _discard_previous(options.workdir)
-    box = Sandbox.create(options.workdir)
-    options.log(f"starting sandbox in {box.workdir}")
-    box.up()
-    try:
-        return _run_on(box, options)
-    finally:
-        if not options.keep:
-            box.down()
+    return in_sandbox(options.workdir, options.keep, options.log, lambda box: _run_on(box, options))
 
 
 class _Session:
