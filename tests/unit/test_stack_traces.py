@@ -15,6 +15,7 @@ class _Resource:
 
     def __init__(self) -> None:
         self.trace = resource._get_stack_trace()
+        self.sdk_trace = resource._get_stack_trace.sdk_capture()  # type: ignore[attr-defined]
         self.raw = traceback.extract_stack()
 
 
@@ -42,6 +43,22 @@ def test_only_program_frames_are_recorded_and_the_declaring_line_comes_first() -
     assert declared.trace.frames[0].pc.line == _declare.__code__.co_firstlineno + 1
     # The interpreter stack held far more (pytest, pluggy, the runner): those are gone.
     assert len(declared.raw) > len(uris) + 10
+
+
+def test_the_frames_kept_are_the_sdks_own_choice_narrowed_to_the_program() -> None:
+    declared = _declare()
+    program_uri = PROGRAM_DIR.as_uri() + "/"
+    expected = [
+        (frame.pc.uri, frame.pc.line)
+        for frame in declared.sdk_trace.frames
+        if program_frame(frame.pc.uri, program_uri)
+    ]
+    assert expected
+    assert [(frame.pc.uri, frame.pc.line) for frame in declared.trace.frames] == expected
+
+
+def test_fewer_than_three_constructors_record_nothing() -> None:
+    assert resource._get_stack_trace().frames == []
 
 
 def test_program_frame_excludes_the_virtualenv_and_other_directories() -> None:
