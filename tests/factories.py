@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.sharding import shard_of
+
 
 def manifest(
     name: str = "binding-1",
@@ -30,3 +32,17 @@ def manifest(
     if status is not None:
         body["status"] = status
     return body
+
+
+def workspaces_by_shard(prefix: str, shards: int, each: int) -> dict[int, list[str]]:
+    """``each`` workspace names ``<prefix>-<n>`` in every one of ``shards`` shards: the
+    program's hash decides where a name goes, a test only picks names that land where it needs."""
+    found: dict[int, list[str]] = {i: [] for i in range(shards)}
+    candidate = 0
+    while any(len(v) < each for v in found.values()):
+        name = f"{prefix}-{candidate}"
+        slot = found[shard_of(name, shards)]
+        if len(slot) < each:
+            slot.append(name)
+        candidate += 1
+    return found

@@ -24,6 +24,7 @@ from components.naming import deployment_name, guacamole_username
 from components.sharding import shard_of
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
+from tests.factories import workspaces_by_shard as shards_of_workspaces
 from tests.integration.conftest import new_stack, run_watch, running_sandbox
 from tests.integration.test_lifecycle import apply, binding, names, query
 
@@ -34,16 +35,7 @@ STACK = "shardenv"
 
 
 def workspaces_by_shard(each: int) -> dict[int, list[str]]:
-    """``each`` workspace names in every shard (the hash decides, the test only picks)."""
-    found: dict[int, list[str]] = {i: [] for i in range(SHARDS)}
-    candidate = 0
-    while any(len(v) < each for v in found.values()):
-        name = f"shard-ws-{candidate}"
-        slot = found[shard_of(name, SHARDS)]
-        if len(slot) < each:
-            slot.append(name)
-        candidate += 1
-    return found
+    return shards_of_workspaces("shard-ws", SHARDS, each)
 
 
 WORKSPACES = {shard: names[:2] for shard, names in workspaces_by_shard(3).items()}

@@ -30,6 +30,7 @@ from components.sharding import shard_of
 from components.watch.shards import checkpoint_path
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli
+from tests.factories import workspaces_by_shard as shards_of_workspaces
 from tests.integration.conftest import new_stack, running_sandbox
 from tests.integration.test_lifecycle import apply, binding, names, query
 from tests.integration.test_watch import Cluster, Watcher, stack_locks, wait_until
@@ -42,16 +43,7 @@ PROJECT = "awms-browser-workspaces"
 
 
 def workspaces_by_shard(each: int) -> dict[int, list[str]]:
-    """``each`` workspace names in every shard (the hash decides, the test only picks)."""
-    found: dict[int, list[str]] = {i: [] for i in range(SHARDS)}
-    candidate = 0
-    while any(len(v) < each for v in found.values()):
-        name = f"watch-ws-{candidate}"
-        slot = found[shard_of(name, SHARDS)]
-        if len(slot) < each:
-            slot.append(name)
-        candidate += 1
-    return found
+    return shards_of_workspaces("watch-ws", SHARDS, each)
 
 
 WORKSPACES = workspaces_by_shard(2)
