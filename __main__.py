@@ -6,9 +6,11 @@ from components.access_check import require_write_access
 from components.binding_source import make_source
 from components.kube_client import new_api_client
 from components.program import declare
+from components.sdk_tuning import tune_sdk
 from components.settings import SettingsError, load_settings
 from components.sharding import ShardingError, scope_for_stack
 
+tune_sdk()
 settings = load_settings()
 try:
     scope = scope_for_stack(pulumi.get_stack(), settings.shards)
