@@ -36,7 +36,7 @@ from components.watch.locks import backend_root
 from components.watch.oneshot import update_stack
 from components.watch.program_settings import shared_settings
 from components.watch.pulumi_process import InterruptiblePulumiCommand
-from components.watch.runner import StackRunner
+from components.watch.runner import StackRunner, backend_url, config_values
 from components.watch.shards import (
     Environment,
     checkpoint_digest,
@@ -69,17 +69,22 @@ class EnvironmentStacks:
     """The environment's stacks as seen at the start of a run (I/O happens here).
 
     Runners are made only for the stacks a run touches: each one selects its stack through the
-    CLI, a cost that would otherwise grow with the number of shards.
+    CLI, a cost that would otherwise grow with the number of shards. The backend and the shared
+    settings are read without selecting a stack.
     """
 
     def __init__(self, environment: Environment, env: Mapping[str, str]) -> None:
         self.environment = environment
         self.env = dict(env)
-        prepare_shard_stacks(environment, InterruptiblePulumiCommand(), {**os.environ, **self.env})
+        command = InterruptiblePulumiCommand()
+        full_env = {**os.environ, **self.env}
+        self.root = backend_root(backend_url(environment.project, command, full_env))
+        prepare_shard_stacks(environment, command, full_env, root=self.root)
         self._runners: dict[str, StackRunner] = {}
-        first = self.runner(environment.stacks()[0])
-        self.root = backend_root(first.backend_url())
-        self.settings: Settings = shared_settings(first.config_values())
+        first = environment.stacks()[0]
+        self.settings: Settings = shared_settings(
+            config_values(environment.project, first, command, full_env)
+        )
 
     def runner(self, stack: str) -> StackRunner:
         if stack not in self._runners:

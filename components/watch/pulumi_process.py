@@ -15,17 +15,29 @@ import signal
 import subprocess
 import threading
 from collections.abc import Mapping
-from typing import IO
+from typing import IO, Any
 
 from pulumi.automation import CommandResult, OnOutput, PulumiCommand
 from pulumi.automation.errors import create_command_error
 
+_CHECKED: dict[tuple[str | None, str], tuple[str, Any]] = {}
+"""The CLI path and version each (root, PATH) resolved to, checked once per process."""
+
 
 class InterruptiblePulumiCommand(PulumiCommand):
-    """Runs one CLI command at a time (the watcher never overlaps runs) and can SIGINT it."""
+    """Runs one CLI command at a time (the watcher never overlaps runs) and can SIGINT it.
+
+    ``PulumiCommand`` runs ``pulumi version`` to check the CLI in its constructor; an environment
+    run makes one command per shard it runs, so the check is made once per process.
+    """
 
     def __init__(self, root: str | None = None) -> None:
-        super().__init__(root=root)
+        key = (root, os.environ.get("PATH", ""))
+        if key in _CHECKED:
+            self.command, self.version = _CHECKED[key]
+        else:
+            super().__init__(root=root)
+            _CHECKED[key] = (self.command, self.version)
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
 

@@ -121,7 +121,7 @@ class StackRunner:
 
     def backend_url(self) -> str | None:
         """The backend this stack lives in (``file://...`` for a DIY backend)."""
-        return self.workspace.who_am_i().url
+        return backend_url(self.project, self.command, self.env)
 
     def lock_keeper(self, foreign_lock_timeout: float) -> LockKeeper:
         """The keeper of this stack's locks (it keeps none on a non-file backend)."""
@@ -256,20 +256,7 @@ class StackRunner:
 
     def config_values(self) -> dict[str, Any]:
         """The stack's configuration, secrets left out (``pulumi config --json``), by key."""
-        result = self.command.run(
-            ["config", "--json", "--stack", self.stack_name],
-            str(self.project.directory),
-            self.env,
-        )
-        parsed = json.loads(result.stdout or "{}")
-        prefix = f"{self.project.name}:"
-        values: dict[str, Any] = {}
-        for key, entry in parsed.items():
-            if not isinstance(entry, Mapping) or entry.get("secret"):
-                continue
-            value = entry.get("objectValue", entry.get("value"))
-            values[key.removeprefix(prefix)] = value
-        return values
+        return config_values(self.project, self.stack_name, self.command, self.env)
 
     def import_state(self, state: Mapping[str, Any]) -> None:
         """``pulumi stack import`` (which also drops pending operations)."""
@@ -317,3 +304,28 @@ def _failure_text(errors: Sequence[str], error: CommandError) -> str:
     if errors:
         return "\n".join(_unique(errors))[:4000]
     return _tail(error) or "pulumi failed without a message"
+
+
+def backend_url(
+    project: Project, command: InterruptiblePulumiCommand, env: Mapping[str, str]
+) -> str | None:
+    """The backend the project's stacks live in (``pulumi whoami``; no stack is selected)."""
+    result = command.run(["whoami", "--json"], str(project.directory), dict(env))
+    url = json.loads(result.stdout or "{}").get("url")
+    return url if isinstance(url, str) and url else None
+
+
+def config_values(
+    project: Project, stack: str, command: InterruptiblePulumiCommand, env: Mapping[str, str]
+) -> dict[str, Any]:
+    """``stack``'s configuration, secrets left out (``pulumi config --json``), by key."""
+    result = command.run(["config", "--json", "--stack", stack], str(project.directory), dict(env))
+    parsed = json.loads(result.stdout or "{}")
+    prefix = f"{project.name}:"
+    values: dict[str, Any] = {}
+    for key, entry in parsed.items():
+        if not isinstance(entry, Mapping) or entry.get("secret"):
+            continue
+        value = entry.get("objectValue", entry.get("value"))
+        values[key.removeprefix(prefix)] = value
+    return values

@@ -39,8 +39,10 @@ from components.sharding import (
     shard_stack_name,
     split_stack_name,
 )
+from components.watch.locks import backend_root
 from components.watch.overrides import Project
 from components.watch.pulumi_process import InterruptiblePulumiCommand
+from components.watch.runner import backend_url
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +125,7 @@ def prepare_shard_stacks(
     env: Mapping[str, str],
     *,
     moving: bool = False,
+    root: Path | None = None,
 ) -> None:
     """Write every shard's stack file from the environment's, and create missing shard stacks.
 
@@ -144,7 +147,7 @@ def prepare_shard_stacks(
         )
         if not target.exists() or target.read_text(encoding="utf-8") != content:
             target.write_text(content, encoding="utf-8")
-    entries = list_stacks(environment, command, env)
+    entries = list_stacks(environment, command, env, root)
     if not moving:
         require_settled(environment, entries)
     existing = {str(entry.get("name")).rsplit("/", 1)[-1] for entry in entries}
@@ -162,11 +165,46 @@ def environment_stacks(environment: Environment) -> list[str]:
 
 
 def list_stacks(
-    environment: Environment, command: InterruptiblePulumiCommand, env: Mapping[str, str]
+    environment: Environment,
+    command: InterruptiblePulumiCommand,
+    env: Mapping[str, str],
+    root: Path | None = None,
 ) -> list[Mapping[str, Any]]:
-    """``pulumi stack ls --json`` of the environment's project (name, resourceCount, ...)."""
+    """The project's stacks as ``pulumi stack ls --json`` lists them (name, resourceCount).
+
+    On a DIY backend (``root``) they are read from its directory instead: the CLI loads every
+    stack's checkpoint to count its resources, a cost that grows with the whole environment.
+    Here only the stacks :func:`require_settled` looks at are counted.
+    """
+    if root is not None:
+        on_disk = stacks_on_disk(root, environment)
+        if on_disk is not None:
+            return on_disk
     listed = command.run(["stack", "ls", "--json"], str(environment.project.directory), dict(env))
     return [e for e in json.loads(listed.stdout or "[]") if isinstance(e, Mapping)]
+
+
+def stacks_on_disk(root: Path, environment: Environment) -> list[Mapping[str, Any]] | None:
+    """The project's stacks in a DIY backend's directory; ``None`` where it cannot tell (a
+    compressed state, or a backend without the per-project layout): ask the CLI then."""
+    directory = checkpoint_path(root, environment.project.name, "-").parent
+    if not directory.is_dir():
+        return None
+    name = environment.name.rsplit("/", 1)[-1]
+    wanted = {stack.rsplit("/", 1)[-1] for stack in environment_stacks(environment)}
+    entries: list[Mapping[str, Any]] = []
+    for path in sorted(directory.iterdir()):
+        if path.name.endswith((".bak", ".attrs")) or path.name.startswith("."):
+            continue
+        if path.suffix != ".json":
+            return None
+        stack = path.name.removesuffix(".json")
+        entry: dict[str, Any] = {"name": stack}
+        if split_stack_name(stack)[0] == name and stack not in wanted:
+            deployment = read_deployment(root, environment.project, stack)
+            entry["resourceCount"] = len(deployment.get("resources") or [])
+        entries.append(entry)
+    return entries
 
 
 def require_settled(environment: Environment, entries: Iterable[Mapping[str, Any]]) -> None:
@@ -300,4 +338,6 @@ def check_settled(environment: Environment, env: Mapping[str, str]) -> None:
     otherwise: a move back from shards that stopped halfway leaves resources in shard stacks.
     A sharded environment is checked where its shard stacks are prepared."""
     if not environment.sharded:
-        require_settled(environment, list_stacks(environment, InterruptiblePulumiCommand(), env))
+        command = InterruptiblePulumiCommand()
+        root = backend_root(backend_url(environment.project, command, env))
+        require_settled(environment, list_stacks(environment, command, env, root))

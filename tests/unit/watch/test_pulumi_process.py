@@ -63,3 +63,16 @@ def test_interrupt_sends_sigint_to_the_running_cli(
     assert command.interrupt()
     thread.join(10)
     assert results and results[0].endswith("interrupted: saving state")
+
+
+def test_the_cli_version_is_checked_once_per_process(tmp_path: Path) -> None:
+    script = tmp_path / "bin" / "pulumi"
+    script.parent.mkdir()
+    count = tmp_path / "version-calls"
+    script.write_text(f'#!/bin/sh\necho x >> "{count}"\necho v3.259.0\n')
+    script.chmod(0o755)
+    first = InterruptiblePulumiCommand(root=str(tmp_path))
+    second = InterruptiblePulumiCommand(root=str(tmp_path))
+    assert count.read_text().count("x") == 1
+    assert second.command == first.command and str(second.version) == "3.259.0"
+    assert second is not first and not second.running()

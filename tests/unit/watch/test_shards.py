@@ -18,6 +18,7 @@ from components.watch.shards import (
     checkpoint_digest,
     checkpoint_path,
     expected_digests,
+    list_stacks,
     load_environment,
     merged_state,
     prepare_shard_stacks,
@@ -223,3 +224,52 @@ def test_a_move_prepares_every_shard_stack_while_the_environments_stack_holds_re
         "prod.shard-1",
         "prod.shard-2",
     ]
+
+
+def write_checkpoint(root: Path, box: Project, stack: str, resources: int) -> Path:
+    path = checkpoint_path(root, box.name, stack)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    listed = [{"type": "x", "urn": f"urn:{i}"} for i in range(resources)]
+    path.write_text(json.dumps({"checkpoint": {"latest": {"resources": listed}}}))
+    for extra in (".bak", ".attrs", ".bak.attrs"):
+        path.with_name(path.name + extra).write_text("{}")
+    return path
+
+
+def test_a_file_backend_lists_its_stacks_without_the_cli(tmp_path: Path):
+    box = project(tmp_path, 2)
+    environment = load_environment(box, "prod")
+    backend = tmp_path / "backend"
+    for stack, resources in [("prod", 1), ("prod.shard-0", 500), ("prod.shard-5", 40)]:
+        write_checkpoint(backend, box, stack, resources)
+    write_checkpoint(backend, box, "staging", 7)
+    command = FakeCommand([])
+    entries = list_stacks(environment, command, {}, backend)  # type: ignore[arg-type]
+    assert command.calls == []
+    by_name = {e["name"]: e.get("resourceCount") for e in entries}
+    # Only the stacks the setting gives no role are counted (read); the others are not opened.
+    assert by_name == {"prod": 1, "prod.shard-0": None, "prod.shard-5": 40, "staging": None}
+    with pytest.raises(ValueError, match=r"stack prod.shard-5 still holds 40 resources"):
+        prepare_shard_stacks(environment, command, {}, root=backend)  # type: ignore[arg-type]
+    (checkpoint_path(backend, box.name, "prod.shard-5")).unlink()
+    prepare_shard_stacks(environment, command, {}, root=backend)  # type: ignore[arg-type]
+    assert [c for c in command.calls if c[:2] == ["stack", "init"]] == [
+        ["stack", "init", "prod.shard-1"]
+    ]
+    assert not [c for c in command.calls if c[:2] == ["stack", "ls"]]
+
+
+@pytest.mark.parametrize("layout", ["compressed", "no project directory"])
+def test_a_backend_it_cannot_read_is_listed_by_the_cli(tmp_path: Path, layout: str):
+    box = project(tmp_path, 2)
+    environment = load_environment(box, "prod")
+    backend = tmp_path / "backend"
+    if layout == "compressed":
+        path = write_checkpoint(backend, box, "prod.shard-0", 3)
+        path.with_name(path.name + ".gz").write_bytes(b"")
+    else:
+        (backend / ".pulumi" / "stacks").mkdir(parents=True)
+    command = FakeCommand(["prod.shard-0"])
+    entries = list_stacks(environment, command, {}, backend)  # type: ignore[arg-type]
+    assert command.calls == [["stack", "ls", "--json"]]
+    assert [e["name"] for e in entries] == ["prod.shard-0"]
