@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -52,14 +51,20 @@ def test_interrupt_sends_sigint_to_the_running_cli(
     command: InterruptiblePulumiCommand, tmp_path: Path
 ) -> None:
     results: list[str] = []
+    started = threading.Event()
+
+    def on_output(line: str) -> None:
+        if line == "started":  # printed once the script's trap is installed
+            started.set()
+
     thread = threading.Thread(
-        target=lambda: results.append(command.run(["wait"], str(tmp_path), {}).stdout)
+        target=lambda: results.append(
+            command.run(["wait"], str(tmp_path), {}, on_output=on_output).stdout
+        )
     )
     thread.start()
-    deadline = time.monotonic() + 10
-    while not command.running() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # let the script install its trap
+    assert started.wait(30)
+    assert command.running()
     assert command.interrupt()
     thread.join(10)
     assert results and results[0].endswith("interrupted: saving state")
