@@ -363,10 +363,10 @@ def install_plugin(tool: GoTool) -> None:
 def turn_off_automatic_log(home: Path) -> None:
     """Replace ``PULUMI_HOME/logs`` with an empty file, which the CLI takes as "no automatic log".
 
-    The CLI (3.259) writes a debug-level log of every command there (every resource's
-    properties, gzipped, encrypted once a stack is loaded), with no setting to stop it; the
-    encoding and compression took more than half the engine's CPU time in a ``preview`` of
-    730 resources.
+    The CLI (3.259) writes a debug-level log of every command there (the engine's steps with
+    their resource properties, gzipped, encrypted once a stack is loaded), with no setting to
+    stop it; the encoding and compression took more than half the engine's CPU time in a
+    ``preview`` of 730 resources.
     """
     logs = home / "logs"
     if logs.is_dir() and not logs.is_symlink():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import textwrap
 import threading
 from pathlib import Path
@@ -50,6 +51,10 @@ def test_runs_non_interactive_and_reports_output(
 def test_interrupt_sends_sigint_to_the_running_cli(
     command: InterruptiblePulumiCommand, tmp_path: Path
 ) -> None:
+    # A shell cannot trap a signal it was started with ignored, and a job started in the
+    # background of a non-interactive shell (as CI may start this suite) ignores SIGINT; the
+    # real CLI re-enables it itself (Go's signal.Notify). Give the stand-in the default.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     results: list[str] = []
     started = threading.Event()
 
@@ -60,14 +65,22 @@ def test_interrupt_sends_sigint_to_the_running_cli(
     thread = threading.Thread(
         target=lambda: results.append(
             command.run(["wait"], str(tmp_path), {}, on_output=on_output).stdout
-        )
+        ),
+        daemon=True,
     )
-    thread.start()
-    assert started.wait(30)
-    assert command.running()
-    assert command.interrupt()
-    thread.join(10)
-    assert results and results[0].endswith("interrupted: saving state")
+    try:
+        thread.start()
+        assert started.wait(30)
+        assert command.running()
+        assert command.interrupt()
+        thread.join(10)
+        assert results and results[0].endswith("interrupted: saving state")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if command.running():  # a failed check must not leave the stand-in looping
+            with command._lock:
+                if command._process is not None:
+                    command._process.kill()
 
 
 def test_the_cli_version_is_checked_once_per_process(tmp_path: Path) -> None:
