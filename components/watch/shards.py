@@ -187,7 +187,7 @@ def list_stacks(
 def stacks_on_disk(root: Path, environment: Environment) -> list[Mapping[str, Any]] | None:
     """The project's stacks in a DIY backend's directory; ``None`` where it cannot tell (a
     compressed state, or a backend without the per-project layout): ask the CLI then."""
-    directory = checkpoint_path(root, environment.project.name, "-").parent
+    directory = stacks_directory(root, environment.project.name)
     if not directory.is_dir():
         return None
     name = environment.name.rsplit("/", 1)[-1]
@@ -280,9 +280,14 @@ def shard_files(project: Project, environment: str) -> list[Path]:
     return sorted(p for p in project.stack_config_dir.glob(f"{prefix}*.yaml"))
 
 
+def stacks_directory(root: Path, project: str) -> Path:
+    """Where a DIY (``file://``) backend keeps the states of ``project``'s stacks."""
+    return root / ".pulumi" / "stacks" / project
+
+
 def checkpoint_path(root: Path, project: str, stack: str) -> Path:
     """Where a DIY (``file://``) backend keeps ``stack``'s state."""
-    return root / ".pulumi" / "stacks" / project / f"{stack.rsplit('/', 1)[-1]}.json"
+    return stacks_directory(root, project) / f"{stack.rsplit('/', 1)[-1]}.json"
 
 
 def read_deployment(root: Path, project: Project, stack: str) -> dict[str, Any]:
