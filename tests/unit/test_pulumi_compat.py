@@ -171,3 +171,16 @@ def test_unknown_choice_is_refused(tmp_path: Path) -> None:
     result = run_env(tmp_path, SYSTEM_PATH, choice="newest")
     assert result.returncode != 0
     assert "AWMS_TOOLCHAIN must be auto, built or installed" in result.stderr
+
+
+def test_the_automatic_log_directory_becomes_an_empty_file(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True)
+    (home / "logs" / "pulumi-old.log").write_text("x")
+    toolchain.turn_off_automatic_log(home)
+    assert (home / "logs").is_file() and (home / "logs").read_text() == ""
+    toolchain.turn_off_automatic_log(home)  # idempotent
+    assert (home / "logs").is_file()
+    fresh = tmp_path / "fresh"
+    toolchain.turn_off_automatic_log(fresh)
+    assert (fresh / "logs").is_file()
