@@ -17,8 +17,10 @@ hostname is the Service's cluster DNS name, so the two sides cannot drift apart.
 Order (revoke first): the Guacamole user and connection depend on every Kubernetes object, so
 they are created last (access is granted once the browser exists) and deleted first (access ends
 before anything else is touched, and a Kubernetes API that is down cannot keep a removed user's
-connection alive). The Deployment and Service wait for ``adopt_after`` (the legacy field-ownership
-take-over), so their first apply already owns, and can drop, what the legacy operator wrote.
+connection alive). The Deployment depends on its NetworkPolicy, so no pod of it starts before
+the policy exists and the policy is deleted only after the Deployment. The Deployment and
+Service wait for ``adopt_after`` (the legacy field-ownership take-over), so their first apply
+already owns, and can drop, what the legacy operator wrote.
 """
 
 from __future__ import annotations
@@ -77,16 +79,6 @@ class BrowserWorkspace(pulumi.ComponentResource):
         adopted = [adopt_after] if adopt_after is not None else []
         # Not secret: a digest, so the pod template stays readable in a preview.
         digest = pulumi.Output.unsecret(self.password.apply(manifests.password_digest))
-        self.deployment = k8s.apps.v1.Deployment(
-            name,
-            **manifests.deployment_args(plan, settings, digest),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret, *adopted]),
-        )
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            **manifests.service_args(plan, settings),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=adopted),
-        )
         self.network_policy = (
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-network-policy",
@@ -95,6 +87,17 @@ class BrowserWorkspace(pulumi.ComponentResource):
             )
             if settings.network_policy.enabled
             else None
+        )
+        fenced = [self.network_policy] if self.network_policy is not None else []
+        self.deployment = k8s.apps.v1.Deployment(
+            name,
+            **manifests.deployment_args(plan, settings, digest),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret, *fenced, *adopted]),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            **manifests.service_args(plan, settings),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=adopted),
         )
 
         kubernetes_objects: list[pulumi.Resource] = [self.secret, self.deployment, self.service]

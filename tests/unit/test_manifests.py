@@ -7,6 +7,7 @@ from datetime import date
 from components import firefox_policy
 from components.bindings import Binding
 from components.manifests import (
+    DELETION_PROPAGATION,
     deployment_args,
     network_policy_args,
     service_args,
@@ -113,6 +114,7 @@ def test_service_is_the_legacy_headless_service():
                 "pulumi.com/patchForce": "true",
                 "pulumi.com/patchFieldManager": "awms-browser-workspaces",
                 "pulumi.com/skipAwait": "true",
+                "pulumi.com/deletionPropagationPolicy": "background",
             },
         },
         "spec": {
@@ -201,3 +203,14 @@ def test_every_object_is_applied_by_one_fixed_field_manager():
         annotations = args["metadata"]["annotations"]
         assert annotations["pulumi.com/patchFieldManager"] == "awms-browser-workspaces"
         assert annotations["pulumi.com/patchForce"] == "true"
+
+
+def test_only_the_deployment_is_deleted_through_the_garbage_collector():
+    """Foreground deletion of the others would wait on kube-controller-manager for nothing."""
+    assert DELETION_PROPAGATION not in deployment_args(PLAN, DEFAULTS)["metadata"]["annotations"]
+    for args in (
+        service_args(PLAN, DEFAULTS),
+        vnc_secret_args(PLAN, DEFAULTS, "x"),
+        network_policy_args(PLAN, DEFAULTS),
+    ):
+        assert args["metadata"]["annotations"][DELETION_PROPAGATION] == "background"

@@ -321,6 +321,14 @@ def test_config_overrides_change_the_pod_spec(harness: PulumiHarness):
     assert connection["disable_copy"] is False
 
 
+def test_no_browser_pod_outlives_or_predates_its_network_policy(harness: PulumiHarness):
+    """The engine creates dependencies first and deletes them last."""
+    _declare(harness, manifest("ann"))
+    name = _name("default-generic-workspace", "jane.doe@example.org")
+    policy = harness.one("NetworkPolicy", f"{name}-network-policy")
+    assert policy.urn in harness.one("apps/v1:Deployment", name).dependencies
+
+
 def test_network_policy_and_status_writing_can_be_switched_off(harness: PulumiHarness):
     settings = settings_from_values(
         {"networkPolicy": {"enabled": False}, "writeBindingStatus": False}
