@@ -6,7 +6,10 @@ Tests, the demo and the benchmarks all run `pulumi` the way a pipeline does (a s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -52,15 +55,7 @@ class PulumiCli:
         if stack:
             argv += ["--stack", self.stack]
         started = time.monotonic()
-        result = subprocess.run(
-            argv,
-            cwd=self.project_dir,
-            env=dict(self.env),
-            capture_output=True,
-            text=True,
-            timeout=self.timeout,
-            check=False,
-        )
+        result = _run_bounded(argv, self.project_dir, self.env, self.timeout)
         seconds = time.monotonic() - started
         self.history.append((tuple(args), seconds))
         if check and result.returncode != 0:
@@ -104,6 +99,30 @@ class PulumiCli:
     def export_state(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.run("stack", "export").stdout)
         return parsed
+
+
+def _run_bounded(
+    argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv``; past ``timeout`` kill it with its plugins, which ``subprocess.run`` leaves
+    running (they would hold CPU and connections for the rest of a test session)."""
+    with subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 
 def change_summary(preview: Mapping[str, Any]) -> dict[str, int]:
