@@ -32,7 +32,7 @@ from components.shard_digest import CONTEXT_ENV
 from components.sharding import workspace_named
 from components.watch import refusals
 from components.watch.config import UpConfig
-from components.watch.locks import backend_root
+from components.watch.locks import backend_root, state_directories
 from components.watch.oneshot import update_stack
 from components.watch.program_settings import shared_settings
 from components.watch.pulumi_process import InterruptiblePulumiCommand
@@ -50,6 +50,7 @@ from components.watch.shards import (
     touched,
 )
 from components.watch.shutdown import Shutdown
+from components.watch.sidecars import repair_sidecars
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class EnvironmentStacks:
         command = InterruptiblePulumiCommand()
         full_env = {**os.environ, **self.env}
         self.root = backend_root(backend_url(environment.project, command, full_env))
+        if self.root is not None:
+            repair_sidecars(state_directories(self.root, environment.project.name))
         prepare_shard_stacks(environment, command, full_env, root=self.root)
         self._runners: dict[str, StackRunner] = {}
         first = environment.stacks()[0]

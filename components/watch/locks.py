@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from components.watch.sidecars import SIDECAR_SUFFIX, repair_sidecars
+
 log = logging.getLogger(__name__)
 
 DIY_ORGANIZATION = "organization"
@@ -60,6 +62,17 @@ def backend_root(url: str | None) -> Path | None:
     parsed = urlparse(url)
     path = unquote(parsed.netloc + parsed.path)
     return Path(os.path.expanduser(path or "~"))
+
+
+def stacks_directory(root: Path, project: str) -> Path:
+    """Where a DIY (``file://``) backend keeps the states of ``project``'s stacks."""
+    return root / ".pulumi" / "stacks" / project
+
+
+def state_directories(root: Path, project: str, stack: str | None = None) -> list[Path]:
+    """The directories holding ``project``'s checkpoints (both layouts) and ``stack``'s locks."""
+    found = [stacks_directory(root, project), root / ".pulumi" / "stacks"]
+    return found + (lock_dirs(root, project, stack) if stack is not None else [])
 
 
 def lock_dirs(root: Path, project: str, stack: str) -> list[Path]:
@@ -197,7 +210,14 @@ class LockKeeper:
         return found
 
     def clear_stale(self) -> list[StackLock]:
-        """Remove stale locks (logged), then raise :class:`StackLockedError` if any remain."""
+        """Remove stale locks (logged), then raise :class:`StackLockedError` if any remain.
+
+        The empty metadata files a killed writer can leave (:mod:`components.watch.sidecars`)
+        go first: they would make this stack's checkpoint or lock, or the project's stack
+        listing, unreadable.
+        """
+        if self.root is not None:
+            repair_sidecars(state_directories(self.root, self.project, self.stack))
         hostname = self.hostname or socket.gethostname()
         now = datetime.now(UTC)
         removed: list[StackLock] = []
@@ -217,6 +237,7 @@ class LockKeeper:
                 lock.path.unlink()
             except FileNotFoundError:
                 continue  # its writer finished meanwhile
+            lock.path.with_name(lock.path.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
             log.warning("removed stale stack lock %s: %s", lock.describe(), reason)
             removed.append(lock)
         if live:

@@ -39,10 +39,11 @@ from components.sharding import (
     shard_stack_name,
     split_stack_name,
 )
-from components.watch.locks import backend_root
+from components.watch.locks import backend_root, stacks_directory, state_directories
 from components.watch.overrides import Project
 from components.watch.pulumi_process import InterruptiblePulumiCommand
 from components.watch.runner import backend_url
+from components.watch.sidecars import repair_sidecars
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,12 @@ def list_stacks(
     return [e for e in json.loads(listed.stdout or "[]") if isinstance(e, Mapping)]
 
 
+_NOT_STACKS = (".bak", ".attrs", ".tmp")
+"""Beside each ``<stack>.json``: its backup, the blob store's metadata files, and the temporary
+file each write goes through (``<stack>.json.<hex>.tmp``, renamed over the checkpoint once
+complete; a writer killed before the rename leaves it behind)."""
+
+
 def stacks_on_disk(root: Path, environment: Environment) -> list[Mapping[str, Any]] | None:
     """The project's stacks in a DIY backend's directory; ``None`` where it cannot tell (a
     compressed state, or a backend without the per-project layout): ask the CLI then."""
@@ -194,7 +201,7 @@ def stacks_on_disk(root: Path, environment: Environment) -> list[Mapping[str, An
     wanted = {stack.rsplit("/", 1)[-1] for stack in environment_stacks(environment)}
     entries: list[Mapping[str, Any]] = []
     for path in sorted(directory.iterdir()):
-        if path.name.endswith((".bak", ".attrs")) or path.name.startswith("."):
+        if path.name.endswith(_NOT_STACKS) or path.name.startswith("."):
             continue
         if path.suffix != ".json":
             return None
@@ -280,11 +287,6 @@ def shard_files(project: Project, environment: str) -> list[Path]:
     return sorted(p for p in project.stack_config_dir.glob(f"{prefix}*.yaml"))
 
 
-def stacks_directory(root: Path, project: str) -> Path:
-    """Where a DIY (``file://``) backend keeps the states of ``project``'s stacks."""
-    return root / ".pulumi" / "stacks" / project
-
-
 def checkpoint_path(root: Path, project: str, stack: str) -> Path:
     """Where a DIY (``file://``) backend keeps ``stack``'s state."""
     return stacks_directory(root, project) / f"{stack.rsplit('/', 1)[-1]}.json"
@@ -345,4 +347,6 @@ def check_settled(environment: Environment, env: Mapping[str, str]) -> None:
     if not environment.sharded:
         command = InterruptiblePulumiCommand()
         root = backend_root(backend_url(environment.project, command, env))
+        if root is not None:
+            repair_sidecars(state_directories(root, environment.project.name, environment.name))
         require_settled(environment, list_stacks(environment, command, env, root))

@@ -112,8 +112,38 @@ def test_killed_up_converges_on_the_next_run(
         output = result.stdout + result.stderr
         assert result.returncode == 0, output
     else:
+        # The README's manual recovery, first step: a kill between the blob store's truncation
+        # and rewrite of a metadata file leaves it empty and the stack unreadable ("EOF").
+        for sidecar in (sandbox.backend_dir / ".pulumi").rglob("*.attrs"):
+            if sidecar.stat().st_size == 0:
+                sidecar.unlink()
         cli.run("cancel", "--yes")
         output = cli.up().output
     assert "conflict" not in output.lower(), output[-4000:]
     assert_passwords_agree(sandbox, workspace, USERS)
+    assert change_summary(cli.preview_json()) == {}
+
+
+def test_an_empty_metadata_file_left_by_a_kill_is_repaired(
+    program_dir: Path, sandbox: Sandbox
+) -> None:
+    """The exact leftovers of a kill inside the blob store's write, on the real CLI.
+
+    ``<stack>.json.attrs`` truncated and never rewritten, and the write's temporary file never
+    renamed: the CLI then cannot read the stack, and ``pulumi stack ls`` fails for the project.
+    """
+    namespace = "killed-attrs"
+    cli = new_stack(program_dir, sandbox, namespace)
+    cli.config_set("bindingsNamespace", namespace)
+    apply_bindings(sandbox, namespace, [binding(namespace, "k-0", f"{namespace}-ws", USERS[0])])
+    cli.up()
+    stacks = sandbox.backend_dir / ".pulumi" / "stacks" / "awms-browser-workspaces"
+    (stacks / f"{namespace}.json.attrs").write_bytes(b"")
+    (stacks / f"{namespace}.json.{time.time_ns():x}.tmp").write_bytes(b"{")
+    broken = cli.run("preview", check=False)
+    assert "EOF" in broken.output, broken.output  # the fault is real
+
+    result = run_watch(cli, "up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "an empty metadata file" in result.stderr + result.stdout
     assert change_summary(cli.preview_json()) == {}

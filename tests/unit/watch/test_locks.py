@@ -18,6 +18,7 @@ from components.watch.locks import (
     lock_dirs,
     process_info,
     read_lock,
+    stacks_directory,
     stale_reason,
 )
 
@@ -107,6 +108,37 @@ def test_keeper_removes_stale_locks_and_raises_for_live_ones(
         keeper.clear_stale()
     assert live.exists() and "pid 1002" in str(raised.value)
     assert LockKeeper(None, "proj", "dev").clear_stale() == []
+
+
+def test_keeper_repairs_what_a_writer_killed_mid_write_leaves(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An empty ``.attrs`` makes the checkpoint unreadable ("EOF"); the checkpoint is intact."""
+    stacks = stacks_directory(tmp_path, "proj")
+    stacks.mkdir(parents=True)
+    checkpoint = stacks / "dev.json"
+    checkpoint.write_text('{"checkpoint": {}}')
+    truncated = stacks / "dev.json.attrs"
+    truncated.write_bytes(b"")
+    whole = stacks / "dev.json.bak.attrs"
+    whole.write_text('{"md5": "x"}')
+    other = stacks / "staging.json.attrs"  # another stack's: it breaks `pulumi stack ls`
+    other.write_bytes(b"")
+    in_flight = stacks / "dev.json.1a2b3c.tmp"  # a live writer's: never touched
+    in_flight.write_bytes(b"")
+    directory = lock_dirs(tmp_path, "proj", "dev")[0]
+    dead = write_lock(directory, "dead", pid=1001)
+    dead_attrs = dead.with_name(dead.name + ".attrs")
+    dead_attrs.write_text('{"md5": "y"}')
+    keeper = LockKeeper(
+        tmp_path, "proj", "dev", hostname=HOST, inspect=lambda pid: ProcessInfo(alive=False)
+    )
+    with caplog.at_level(logging.WARNING):
+        keeper.clear_stale()
+    assert not truncated.exists() and not other.exists()
+    assert checkpoint.exists() and whole.exists() and in_flight.exists()
+    assert not dead.exists() and not dead_attrs.exists()
+    assert f"removed {truncated}: an empty metadata file" in caplog.text
 
 
 def test_process_info_of_real_processes() -> None:

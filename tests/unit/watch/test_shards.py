@@ -243,6 +243,8 @@ def test_a_file_backend_lists_its_stacks_without_the_cli(tmp_path: Path):
     for stack, resources in [("prod", 1), ("prod.shard-0", 500), ("prod.shard-5", 40)]:
         write_checkpoint(backend, box, stack, resources)
     write_checkpoint(backend, box, "staging", 7)
+    # A writer killed before its rename leaves its temporary file: not a stack.
+    (checkpoint_path(backend, box.name, "staging").parent / "staging.json.17f3a9.tmp").touch()
     command = FakeCommand([])
     entries = list_stacks(environment, command, {}, backend)  # type: ignore[arg-type]
     assert command.calls == []
