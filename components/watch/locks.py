@@ -212,12 +212,11 @@ class LockKeeper:
     def clear_stale(self) -> list[StackLock]:
         """Remove stale locks (logged), then raise :class:`StackLockedError` if any remain.
 
-        The empty metadata files a killed writer can leave (:mod:`components.watch.sidecars`)
-        go first: they would make this stack's checkpoint or lock, or the project's stack
-        listing, unreadable.
+        A stale lock means its writer was killed, so the empty metadata files such a writer can
+        leave (:mod:`components.watch.sidecars`) are removed with it. The entry points do the
+        same once per process; this covers a CLI killed under a long-running watcher without
+        scanning the backend before every login's run.
         """
-        if self.root is not None:
-            repair_sidecars(state_directories(self.root, self.project, self.stack))
         hostname = self.hostname or socket.gethostname()
         now = datetime.now(UTC)
         removed: list[StackLock] = []
@@ -240,6 +239,8 @@ class LockKeeper:
             lock.path.with_name(lock.path.name + SIDECAR_SUFFIX).unlink(missing_ok=True)
             log.warning("removed stale stack lock %s: %s", lock.describe(), reason)
             removed.append(lock)
+        if removed and self.root is not None:
+            repair_sidecars(state_directories(self.root, self.project, self.stack))
         if live:
             raise StackLockedError(live)
         return removed
