@@ -77,6 +77,12 @@ def test_removal_does_not_wait_for_the_garbage_collector(
         "networkpolicy": naming.network_policy_name(name),
     }
     assert all(live(sandbox, kind, n) for kind, n in objects.items())
+    # In the recorded state: the engine creates the policy first and deletes it last.
+    recorded = cli.export_state()["deployment"]["resources"]
+    by_kind = {(r["type"], r["urn"].rsplit("::", 1)[-1]): r for r in recorded}
+    policy = by_kind["kubernetes:networking.k8s.io/v1:NetworkPolicy", f"{name}-network-policy"]
+    deployment = by_kind["kubernetes:apps/v1:Deployment", name]
+    assert policy["urn"] in deployment.get("dependencies", [])
 
     with frozen(sandbox.kube.pids["kube-controller-manager"]):
         sandbox.kubectl("delete", "analyticsworkspacebinding", "gone", "-n", NAMESPACE)
