@@ -5,6 +5,8 @@ import pulumi
 from components.access_check import require_write_access
 from components.binding_source import make_source
 from components.kube_client import new_api_client
+from components.placement import PlacementError
+from components.placement_store import PlacementStoreError, placed_scope
 from components.program import declare
 from components.sdk_tuning import tune_sdk
 from components.settings import SettingsError, load_settings
@@ -14,7 +16,8 @@ tune_sdk()
 settings = load_settings()
 try:
     scope = scope_for_stack(pulumi.get_stack(), settings.shards)
-except ShardingError as error:
+    scope = placed_scope(scope, settings.kubeconfig, settings.namespace, pulumi.get_stack())
+except (ShardingError, PlacementError, PlacementStoreError) as error:
     raise SettingsError(str(error)) from error
 if not pulumi.runtime.is_dry_run():
     # Before any resource is registered, so a refused update has written nothing.

@@ -44,6 +44,7 @@ from components.guacamole.bootstrap import (
 from components.guacamole.settings import resolve_dsn
 from components.inert import escape, neutralise
 from components.manifests import FIELD_MANAGER
+from components.placement import unplaced_workspaces
 from components.planning import Plan, plan_workspaces
 from components.settings import Settings
 from components.shard_digest import CONTEXT_ENV, input_digest
@@ -143,10 +144,17 @@ def declare(
     too_large = size_warning(pulumi.get_stack(), len(parsed), len(sourced), scope)
     if too_large:
         pulumi.log.warn(too_large)
+    waiting = unplaced_workspaces(scope, (item.manifest for item in sourced))
+    if waiting and scope.first:
+        pulumi.log.warn(
+            f"{len(waiting)} workspace(s) with bindings have no shard yet and are declared by "
+            f"none until the next `scripts/watch up` or watcher run places them: "
+            + ", ".join(escape(w) for w in waiting[:10])
+        )
     leftovers = plan_leftovers(
         plan,
         _identities(parsed),
-        scoped((inventory or read_live_inventory)(settings), scope.owns)
+        scoped((inventory or read_live_inventory)(settings), scope.scans)
         if settings.legacy_scan
         else Inventory(),
         namespace=settings.namespace,

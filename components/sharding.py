@@ -2,14 +2,12 @@
 
 An environment (``prod``) with ``shards: N`` above 1 keeps its resources in N stacks named
 ``prod.shard-0`` ... ``prod.shard-<N-1>``; the environment's own stack then holds nothing. A
-workspace belongs to exactly one shard, chosen by a jump consistent hash of its name, so:
-
-* a workspace's connection group lives in the same stack as every binding to it (the group is
-  deleted with its last binding, in the same run);
-* the shard of a workspace never depends on which other workspaces exist, so adding bindings
-  never moves anything;
-* growing from N to N+1 shards moves about 1/(N+1) of the workspaces, all of them into the new
-  shard (Lamping and Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm", 2014).
+workspace belongs to exactly one shard, so its connection group lives in the same stack as
+every binding to it (the group is deleted with its last binding, in the same run). Which shard
+is recorded in the environment's placement map (:mod:`components.placement`), which keeps
+shards even; a workspace the map does not name has its leftovers scanned by the shard a jump
+consistent hash of its name gives (Lamping and Veach, "A Fast, Minimal Memory, Consistent Hash
+Algorithm", 2014), which is also where environments sharded before the map put everything.
 
 A manifest whose workspace cannot be read (an invalid binding) and Guacamole leftovers that name
 no workspace belong to shard 0, so exactly one stack reports and revokes them.
@@ -20,8 +18,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from components.placement import Placement
 
 SHARD_STACK = re.compile(r"^(?P<environment>.+)\.shard-(?P<index>0|[1-9][0-9]*)$")
 MAX_SHARDS = 1024
@@ -85,6 +86,8 @@ class ShardScope:
 
     index: int = 0
     count: int = 1
+    placement: Placement | None = field(default=None, compare=False)
+    """Where each workspace was placed (:mod:`components.placement`); ``None``: by hash alone."""
 
     @property
     def whole(self) -> bool:
@@ -96,12 +99,34 @@ class ShardScope:
         return self.index == 0
 
     def owns(self, workspace: str | None) -> bool:
-        """Whether this stack declares ``workspace`` (``None``: a manifest naming none)."""
+        """Whether this stack declares the bindings of ``workspace`` (``None``: a manifest
+        naming none). With a placement map, a workspace it has not placed is nobody's yet."""
         if self.whole:
             return True
         if workspace is None:
             return self.first
+        if self.placement is not None:
+            return self.placement.shard_of(workspace) == self.index
         return shard_of(workspace, self.count) == self.index
+
+    def home(self, workspace: str | None) -> int:
+        """The shard holding ``workspace``'s leftovers: where it is placed, else its hash
+        shard (shard 0 for what names no workspace)."""
+        if self.whole or workspace is None:
+            return 0
+        placed = None if self.placement is None else self.placement.shard_of(workspace)
+        return shard_of(workspace, self.count) if placed is None else placed
+
+    def scans(self, workspace: str | None) -> bool:
+        """Whether this stack looks for leftovers of ``workspace``: its placed shard, else
+        its hash shard, so leftovers of a workspace no binding names any more are revoked
+        by exactly one stack."""
+        if self.whole:
+            return True
+        return self.home(workspace) == self.index
+
+    def placed(self, placement: Placement | None) -> ShardScope:
+        return replace(self, placement=placement)
 
     def describe(self) -> str:
         return "the whole environment" if self.whole else f"shard {self.index} of {self.count}"

@@ -12,13 +12,13 @@ pipeline's ``preview --bindings-file`` sees exactly what a reviewer would.
 from __future__ import annotations
 
 import copy
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bench.workload import EXPIRES, PREFIX, Workload
-from components.sharding import shard_of, suggested_shards, workspace_named
+from components.placement import Placement, binding_counts, shard_loads
+from components.sharding import suggested_shards
 
 USERS_PER_WORKSPACE = 20
 QUICK_SIZE = 60
@@ -50,12 +50,10 @@ def workload(size: int, namespace: str) -> Workload:
 
 
 def bindings_per_shard(manifests: Iterable[Any], shards: int) -> list[int]:
-    """How many bindings each shard holds (index order), by the program's own hash."""
-    counts: Counter[int] = Counter()
-    for manifest in manifests:
-        workspace = workspace_named(manifest)
-        counts[0 if workspace is None else shard_of(workspace, shards)] += 1
-    return [counts[i] for i in range(shards)]
+    """How many bindings each shard holds (index order) once the runner has placed every
+    workspace of a new environment (:mod:`components.placement`)."""
+    counts = binding_counts(manifests)
+    return shard_loads(Placement().extended(counts, shards), counts, shards)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from kubernetes import client
 
 from components.bindings import GROUP, PLURAL, VERSION
 from components.kube_client import new_api_client
+from components.placement import PlacementError
+from components.placement_store import PlacementStoreError
 from components.settings import SettingsError
 from components.shard_digest import CONTEXT_ENV
 from components.watch import reaper
@@ -131,7 +133,11 @@ def run(config: WatchConfig) -> int:
     )
     reaper.start(lanes.first.runner, settings.idle, api_client, reaped, stop)
     lanes.add_workers(bindings.snapshot, StatusWriter(api_client) if report else None, stop)
-    lanes.start_up(context, bindings.snapshot)
+    try:
+        lanes.start_up(context, bindings.snapshot)
+    except (PlacementError, PlacementStoreError) as error:
+        stop.set()
+        raise FatalError(str(error)) from error
     failure: list[BaseException] = []
     threads = [
         threading.Thread(

@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from components.binding_source import BindingSourceError, FileBindingSource
+from components.placement import PlacementError
+from components.placement_store import PlacementStoreError
 from components.review.access import review, today
 from components.review.engine import StepRecorder
 from components.review.escape import inert
@@ -47,6 +49,12 @@ def run(config: PreviewConfig, environment: Environment) -> int:
         log.error("%s", error)
         return 2
     manifests = [item.manifest for item in planned]
+    try:
+        stacks.place(manifests, write=False)
+    except (PlacementError, PlacementStoreError) as error:
+        log.error("%s", error)
+        return 1
+    environment = stacks.environment
     todo = stacks.touched(manifests, context, config.all_shards)
     log.info(
         "environment %s: %d shard(s), %d touched by %s",

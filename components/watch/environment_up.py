@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from components.binding_source import SourcedManifest, make_source
+from components.kube_client import new_api_client
+from components.placement import PlacementError
+from components.placement_store import PlacementStore, PlacementStoreError
 from components.review.access import review, today
 from components.review.render import render_text
 from components.settings import Settings
@@ -34,12 +37,14 @@ from components.watch import refusals
 from components.watch.config import UpConfig
 from components.watch.locks import backend_root, state_directories
 from components.watch.oneshot import update_stack
+from components.watch.placing import PlacementBook, handed_over
 from components.watch.program_settings import shared_settings
 from components.watch.pulumi_process import InterruptiblePulumiCommand
 from components.watch.runner import StackRunner, backend_url, config_values
 from components.watch.shards import (
     Environment,
     checkpoint_digest,
+    environment_stacks,
     expected_digests,
     merged_state,
     prepare_shard_stacks,
@@ -88,6 +93,33 @@ class EnvironmentStacks:
         self.settings: Settings = shared_settings(
             config_values(environment.project, first, command, full_env)
         )
+        self.book = PlacementBook(
+            PlacementStore(
+                lambda: new_api_client(self.settings.kubeconfig or None),
+                self.settings.namespace,
+                environment.name,
+            ),
+            environment.shards,
+            environment_stacks(environment),
+            self.deployment,
+        )
+
+    def place(self, manifests: list[Any], *, write: bool) -> None:
+        """Place every workspace of ``manifests`` before the shards run (stored when
+        ``write``; else handed to this process's runs in a file). Nothing for one stack."""
+        if not self.environment.sharded:
+            return
+        placement = self.book.place(manifests, write=write)
+        if not write:
+            handed_over(placement, self.environment.shards, self.env)
+            self._runners.clear()  # made to read a state: remade with the handed-over map
+        self.environment = dataclasses.replace(self.environment, placement=placement)
+
+    def place_one(self, workspace: str, manifests: list[Any]) -> int | None:
+        """The watcher's placing of a workspace whose first binding just arrived."""
+        placement = self.book.place(manifests, write=True, also=workspace)
+        self.environment = dataclasses.replace(self.environment, placement=placement)
+        return placement.shard_of(workspace)
 
     def runner(self, stack: str) -> StackRunner:
         if stack not in self._runners:
@@ -128,6 +160,12 @@ def run(config: UpConfig, environment: Environment) -> int:
     context = run_context(environment)
     stacks = EnvironmentStacks(environment, {CONTEXT_ENV: context})
     manifests = stacks.manifests()
+    try:
+        stacks.place([m.manifest for m in manifests], write=True)
+    except (PlacementError, PlacementStoreError) as error:
+        log.error("%s", error)
+        return 1
+    environment = stacks.environment
     todo = stacks.touched([m.manifest for m in manifests], context, config.all_shards)
     log.info(
         "environment %s: %d shard(s), %d to update (%s)",

@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,15 @@ from pulumi.automation import CommandError
 from components.binding_source import make_source
 from components.bindings import parse_binding
 from components.inert import escape, neutralise
+from components.kube_client import new_api_client
+from components.placement import Placement, PlacementError
+from components.placement_store import PlacementStore, PlacementStoreError, StoredPlacement
+from components.settings import SettingsError
 from components.sharding import MAX_SHARDS, split_stack_name
 from components.watch import shard_plan
 from components.watch.locks import LockKeeper, StackLockedError, backend_root
 from components.watch.overrides import Project
+from components.watch.placing import held_counts
 from components.watch.program_settings import shared_settings
 from components.watch.pulumi_process import InterruptiblePulumiCommand
 from components.watch.run_configs import ShardMoveConfig
@@ -115,6 +120,15 @@ class Mover:
     def environment_with(self, shards: int) -> Environment:
         return Environment(self.project, self.environment, shards)
 
+    def placement_store(self) -> PlacementStore:
+        """The environment's placement map, where its settings say the browsers live."""
+        settings = shared_settings(_config_values(self))
+        return PlacementStore(
+            lambda: new_api_client(settings.kubeconfig or None),
+            settings.namespace,
+            self.environment,
+        )
+
 
 def run(config: ShardMoveConfig) -> int:
     project = Project.load(config.common.project_dir)
@@ -148,7 +162,12 @@ def move(config: ShardMoveConfig, mover: Mover) -> int:
         print(f"error: {stack}: {error}; try again once it is done", file=sys.stderr)
         return 2
     bindings = _binding_workspaces(mover)
-    first = _plan(mover, existing, root, target, bindings)
+    try:
+        placement = _placement(mover, mover.deployments(existing, root).values(), target, bindings)
+    except (PlacementError, PlacementStoreError, SettingsError) as error:
+        print(f"error: {error}; nothing was moved", file=sys.stderr)
+        return 1
+    first = _plan(mover, existing, root, target, bindings, placement)
     cleanup = _cleanup(first, existing, mover, root)
     if not first.misplaced() and not first.duplicates and not cleanup and setting == target:
         print(
@@ -164,7 +183,7 @@ def move(config: ShardMoveConfig, mover: Mover) -> int:
         target,
     )
     try:
-        return _execute(config, mover, first, setting, target, root, bindings)
+        return _execute(config, mover, first, setting, target, root, bindings, placement)
     except CommandError as error:
         print(
             f"error: pulumi: {_last_lines(str(error))}\n"
@@ -184,6 +203,7 @@ def _execute(
     target: int,
     root: Path | None,
     bindings: Mapping[str, str | None],
+    placement: Placement | None,
 ) -> int:
     """Gather, set the count, distribute, verify, empty the stacks without a role."""
     name = mover.environment
@@ -195,11 +215,11 @@ def _execute(
         mover.set_shards(target)
         log.info("environment %s: shards set to %d", name, target)
     prepare_shard_stacks(mover.environment_with(target), mover.command, mover.env, moving=True)
-    second = _plan(mover, mover.stacks(), root, target, bindings)
+    second = _plan(mover, mover.stacks(), root, target, bindings, placement)
     for dest in second.targets():
         mover.move(name, dest, [u for u in second.distribute() if u.target == dest], config.batch)
     existing = mover.stacks()
-    final = _plan(mover, existing, root, target, bindings)
+    final = _plan(mover, existing, root, target, bindings, placement)
     if final.misplaced():
         left = ", ".join(sorted({f"{u.what} in {u.stack}" for u in final.misplaced()})[:10])
         print(f"error: still misplaced after the move: {escape(left)}", file=sys.stderr)
@@ -221,8 +241,34 @@ def _plan(
     root: Path | None,
     target: int,
     bindings: Mapping[str, str | None],
+    placement: Placement | None,
 ) -> shard_plan.ShardPlan:
-    return shard_plan.plan(mover.environment, mover.deployments(stacks, root), target, bindings)
+    return shard_plan.plan(
+        mover.environment, mover.deployments(stacks, root), target, bindings, placement
+    )
+
+
+def _placement(
+    mover: Mover,
+    deployments: Iterable[Mapping[str, Any]],
+    target: int,
+    bindings: Mapping[str, str | None],
+) -> Placement | None:
+    """The placement map for ``target`` shards, stored before anything moves: entries within
+    the new count stay, every other workspace with bindings (or held by a stack) is placed
+    afresh on the least-loaded shard. One stack needs no map (it is kept for a later split)."""
+    if target == 1:
+        return None
+    store = mover.placement_store()
+    counts = Counter(w for w in bindings.values() if w)
+    for workspace, held in held_counts(deployments).items():
+        counts[workspace] = max(counts[workspace], held)
+
+    def change(stored: StoredPlacement) -> Placement:
+        kept = {w: i for w, i in stored.placement.entries.items() if i < target}
+        return Placement(kept).extended(counts, target)
+
+    return store.update(change, target)
 
 
 def _cleanup(

@@ -6,7 +6,8 @@ states alone, what must go where, mirroring what :mod:`components.program` decla
 that after the move each stack's next preview finds everything where it declares it:
 
 * a BrowserWorkspace component and everything parented under it goes with its workspace, as
-  does the workspace's connection group (jump hash, :func:`components.sharding.shard_of`);
+  does the workspace's connection group (to the shard the placement map gives it,
+  :mod:`components.placement`);
 * a binding's status goes with the binding's workspace (read from the binding manifests, else
   from the Deployment the status mirrors), or shard 0 when the binding names none;
 * anything else (the Firefox policy ConfigMap, the database bootstrap) is environment-wide and
@@ -28,7 +29,8 @@ from typing import Any
 
 from components.browser_workspace import TYPE as WORKSPACE_TYPE
 from components.inert import escape
-from components.sharding import shard_of, shard_stack_name, split_stack_name
+from components.placement import Placement
+from components.sharding import ShardScope, shard_stack_name, split_stack_name
 
 ROOT_STACK = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -125,12 +127,15 @@ def plan(
     deployments: Mapping[str, Mapping[str, Any]],
     shards: int,
     binding_workspaces: Mapping[str, str | None] | None = None,
+    placement: Placement | None = None,
 ) -> ShardPlan:
     """The plan for ``environment`` with ``shards`` shards.
 
     ``deployments``: stack name -> the ``deployment`` part of its exported state, for the
     environment's own stack and every shard stack that exists. ``binding_workspaces``: binding
     key (``namespace/name``) -> the workspace its manifest names (``None``: it names none).
+    ``placement``: the map the shards will run with; a workspace it does not place (one no
+    binding names any more) goes to its hash shard, whose next run removes it.
     """
     if shards < 1:
         raise PlanError(f"shards must be at least 1, not {shards}")
@@ -147,9 +152,7 @@ def plan(
     def target(workspace: str | None) -> str:
         if shards == 1:
             return environment
-        return shard_stack_name(
-            environment, 0 if workspace is None else shard_of(workspace, shards)
-        )
+        return shard_stack_name(environment, ShardScope(0, shards, placement).home(workspace))
 
     units: list[Unit] = []
     bookkeeping: dict[str, list[str]] = {}

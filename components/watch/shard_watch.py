@@ -26,6 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.inert import escape
+from components.placement import PlacementError
+from components.placement_store import PlacementStoreError
+from components.sharding import workspace_named
 from components.watch.changes import Change, ChangeKind, classify_binding, classify_workspace
 from components.watch.config import WatchConfig
 from components.watch.environment_up import EnvironmentStacks
@@ -75,7 +79,14 @@ class Lanes:
             self.lanes.append(
                 Lane(environment.scope(stack).index, stack, runner, WorkQueue(pending))
             )
-        self.router = ShardRouter(environment.shards, (lane.index for lane in self.lanes))
+        self.router = ShardRouter(
+            environment.shards,
+            (lane.index for lane in self.lanes),
+            stacks.book.locate if self.sharded else None,
+        )
+        self._placed_from: Snapshot | None = None
+        """Set at start-up, once every listed workspace is placed: from then on a binding to a
+        workspace with no shard places it before it is routed."""
         self._by_index = {lane.index: lane for lane in self.lanes}
         self._pool: ThreadPoolExecutor | None = None
         self._closed = threading.Event()
@@ -92,6 +103,7 @@ class Lanes:
     def on_binding(self, key: str, old: Manifest, new: Manifest) -> None:
         """A binding changed: the fast path of its (new) shard first, then the run queues."""
         if new is not None:
+            self._place(new)
             for index in self.router.for_binding(None, new):
                 fast_path = self._by_index[index].fast_path
                 if fast_path is not None:
@@ -100,6 +112,23 @@ class Lanes:
 
     def on_workspace(self, key: str, old: Manifest, new: Manifest) -> None:
         self._queue(classify_workspace(key, old, new), self.router.for_workspace(key, old, new))
+
+    def _place(self, manifest: Mapping[str, Any]) -> None:
+        """Give a new workspace a shard (stored in the map) before its first binding is routed;
+        until then (or if the map cannot be written) no shard declares it."""
+        snapshot = self._placed_from
+        workspace = workspace_named(manifest)
+        if snapshot is None or workspace is None or self.stacks.book.locate(workspace) is not None:
+            return
+        try:
+            self.stacks.place_one(workspace, list(snapshot().values()))
+        except (PlacementError, PlacementStoreError) as error:
+            log.error(
+                "%s; the bindings of workspace %s are declared by no shard until it is placed "
+                "(the next binding event or a restart tries again)",
+                error,
+                escape(workspace),
+            )
 
     def _queue(self, change: Change, indices: frozenset[int]) -> None:
         if change.kind is ChangeKind.IGNORE or not indices:
@@ -159,6 +188,9 @@ class Lanes:
         An unsharded stack converges in full. A sharded environment runs only the shards
         whose input digest differs; ``--initial-run none`` runs nothing.
         """
+        if self.sharded:
+            self.stacks.place(list(snapshot().values()), write=True)
+            self._placed_from = snapshot
         if self.config.initial_run != "full":
             full: list[Lane] = []
         elif not self.sharded:

@@ -27,6 +27,7 @@ import yaml
 
 from components import yaml_text
 from components.bindings import parse_binding
+from components.placement import Placement
 from components.planning import plan_workspaces
 from components.settings import SettingsError, settings_from_values
 from components.shard_digest import input_digest
@@ -35,7 +36,6 @@ from components.sharding import (
     ShardingError,
     ShardScope,
     scope_for_stack,
-    shard_of,
     shard_stack_name,
     split_stack_name,
 )
@@ -67,6 +67,8 @@ class Environment:
     shards: int
     only: str | None = None
     """A single shard stack asked for by name (``--stack prod.shard-2``)."""
+    placement: Placement | None = None
+    """The shard of each workspace (:mod:`components.placement`), once a run has placed them."""
 
     @property
     def sharded(self) -> bool:
@@ -84,11 +86,13 @@ class Environment:
         """The stack that declares ``workspace`` (``None``: a binding naming none)."""
         if not self.sharded:
             return self.name
-        index = 0 if workspace is None else shard_of(workspace, self.shards)
-        return shard_stack_name(self.name, index)
+        scope = ShardScope(0, self.shards, self.placement)
+        return shard_stack_name(self.name, scope.home(workspace))
 
     def scope(self, stack: str) -> ShardScope:
-        return scope_for_stack(stack, self.shards) if self.sharded else WHOLE
+        if not self.sharded:
+            return WHOLE
+        return scope_for_stack(stack, self.shards).placed(self.placement)
 
 
 def shards_setting(project: Project, stack: str) -> int:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from components.kube_client import new_api_client
+from components.placement_store import PlacementStore
 from sandbox.environment import Sandbox, tools_bin
 from sandbox.program_copy import copy_program
 from sandbox.pulumi_cli import PulumiCli
@@ -78,3 +80,17 @@ def run_watch(
         cwd=cli.project_dir, env=dict(cli.env), capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
+
+
+def placement_store(sandbox: Sandbox, environment: str) -> PlacementStore:
+    """The placement map of ``environment`` in the sandbox (the stacks' namespace)."""
+    return PlacementStore(
+        lambda: new_api_client(str(sandbox.kube.kubeconfig)), "guacamole", environment
+    )
+
+
+def place_by_hand(sandbox: Sandbox, environment: str, shards: int, entries: dict[str, int]) -> None:
+    """Store a placement map as a runner would have: the tests say which workspace lives in
+    which shard, so they can name a shard's workspaces before the first run."""
+    store = placement_store(sandbox, environment)
+    store.update(lambda stored: stored.placement.with_entries(entries), shards)

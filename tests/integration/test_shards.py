@@ -25,7 +25,7 @@ from components.sharding import shard_of
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.factories import workspaces_by_shard as shards_of_workspaces
-from tests.integration.conftest import new_stack, run_watch, running_sandbox
+from tests.integration.conftest import new_stack, place_by_hand, run_watch, running_sandbox
 from tests.integration.test_lifecycle import apply, binding, names, query
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -41,6 +41,8 @@ def workspaces_by_shard(each: int) -> dict[int, list[str]]:
 WORKSPACES = {shard: names[:2] for shard, names in workspaces_by_shard(3).items()}
 SPARE = workspaces_by_shard(3)[1][2]
 """A workspace of shard 1 no binding names yet."""
+PLACED = {ws: shard for shard, names in workspaces_by_shard(3).items() for ws in names}
+"""The placement map stored before the first run: each workspace in its hash shard."""
 BINDINGS = [
     (f"b-{ws}-{user}", ws, f"{user}@x.org")
     for shard in sorted(WORKSPACES)
@@ -59,6 +61,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> It
 def env(program_dir: Path, sandbox: Sandbox) -> Iterator[PulumiCli]:
     cli = new_stack(program_dir, sandbox, STACK)
     cli.config_set("shards", str(SHARDS))
+    place_by_hand(sandbox, STACK, SHARDS, PLACED)
     apply(sandbox, *(binding(*spec) for spec in BINDINGS))
     yield cli
 

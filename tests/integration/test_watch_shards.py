@@ -31,7 +31,12 @@ from components.watch.shards import checkpoint_path
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli
 from tests.factories import workspaces_by_shard as shards_of_workspaces
-from tests.integration.conftest import new_stack, running_sandbox
+from tests.integration.conftest import (
+    new_stack,
+    place_by_hand,
+    placement_store,
+    running_sandbox,
+)
 from tests.integration.test_lifecycle import apply, binding, names, query
 from tests.integration.test_watch import Cluster, Watcher, stack_locks, wait_until
 
@@ -112,6 +117,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory, toolchain_bin: Path) -> It
 def env(program_dir: Path, sandbox: Sandbox) -> PulumiCli:
     cli = new_stack(program_dir, sandbox, STACK)
     cli.config_set("shards", str(SHARDS))
+    # Each workspace in its hash shard, stored before the first run; "watch-ws-new" is not.
+    placed = {ws: shard for shard, names in WORKSPACES.items() for ws in names}
+    place_by_hand(sandbox, STACK, SHARDS, placed)
     apply(sandbox, *(binding(*spec) for spec in INITIAL))
     return cli
 
@@ -175,6 +183,30 @@ def test_a_new_binding_runs_its_shard_alone(
     assert after[shard] != before[shard]
     assert {i: after[i] for i in (0, 1)} == {i: before[i] for i in (0, 1)}
     assert not any(log.has(f"[{shard_stack(i)}] full up") for i in (0, 1))
+
+
+def test_a_binding_to_a_workspace_never_placed_is_placed_then_granted(
+    watcher: Watcher, sandbox: Sandbox
+) -> None:
+    workspace, user = "watch-ws-fresh", "dee@x.org"
+    store = placement_store(sandbox, STACK)
+    assert store.read().placement.shard_of(workspace) is None
+    before = checkpoints(sandbox)
+    log = Log(watcher)
+    apply(sandbox, binding("sw-fresh-dee", workspace, user))
+    wait_until(
+        "the new workspace's login",
+        lambda: guacamole_username(workspace, user) in logins(sandbox),
+        watcher,
+    )
+    index = store.read().placement.shard_of(workspace)
+    assert index is not None
+    assert log.has("placed (1 new)") and log.has(f"added (full run in {shard_stack(index)})")
+    wait_until(
+        "its shard's run", lambda: log.has(f"[{shard_stack(index)}] up finished in"), watcher
+    )
+    after = checkpoints(sandbox)
+    assert [i for i in range(SHARDS) if after[i] != before[i]] == [index]
 
 
 def test_a_login_is_scaled_through_its_shard(

@@ -8,12 +8,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from components.sharding import shard_of, shard_stack_name
 from components.watch import config as watch_config
 from components.watch.overrides import Project
+from components.watch.placing import PlacementBook
 from components.watch.shard_watch import Lanes, StackFileWatch, StackTag
 from components.watch.shards import Environment
 from tests.factories import manifest
+from tests.placement_fakes import MemoryPlacementStore
 
 SHARDS = 3
 
@@ -41,6 +45,18 @@ class FakeStacks:
         self.settings = SimpleNamespace(database_bootstrap=SimpleNamespace(enabled=bootstrap))
         self._touched = touched
         self.runners: dict[str, FakeRunner] = {}
+        # The shards the tests' workspaces were placed on: their hash shards.
+        placed = {workspace_in(i, skip): i for i in range(SHARDS) for skip in range(3)}
+        self.store = MemoryPlacementStore(placed, SHARDS)
+        self.book = PlacementBook(self.store, SHARDS, environment.stacks(), lambda _: {})
+        self.book.place([], write=False)
+
+    def place(self, manifests: list[Any], *, write: bool) -> None:
+        self.book.place(manifests, write=write)
+
+    def place_one(self, workspace: str, manifests: list[Any]) -> int | None:
+        self.book.place(manifests, write=True, also=workspace)
+        return self.book.locate(workspace)
 
     def runner(self, stack: str) -> FakeRunner:
         return self.runners.setdefault(stack, FakeRunner(stack))
@@ -174,3 +190,31 @@ def test_an_edit_of_the_environments_stack_file_is_noticed_once(tmp_path: Path) 
     path.write_text("config: {shards: 4}\n")
     assert watch.check()
     assert not watch.check()
+
+
+def test_a_binding_to_a_new_workspace_is_placed_then_routed_to_that_shard(tmp_path: Path) -> None:
+    built = lanes(tmp_path, "--initial-run", "none")
+    stacks: FakeStacks = built.stacks  # type: ignore[assignment]
+    first = manifest("b0", "ns", workspace="brand-new")
+    built.on_binding("ns/b0", None, first)  # still listing: placed at start-up, not here
+    assert pending(built) == {0: False, 1: False, 2: False}
+    listed = {"ns/a": manifest("a", "ns", workspace=workspace_in(0))}
+    built.start_up("context", lambda: listed)
+    second = manifest("b1", "ns", workspace="another")
+    built.on_binding("ns/b1", None, second)
+    index = stacks.store.placement.shard_of("another")
+    assert index is not None
+    assert pending(built) == {i: i == index for i in range(SHARDS)}
+
+
+def test_a_binding_whose_workspace_cannot_be_placed_is_routed_nowhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    built = lanes(tmp_path, "--initial-run", "none")
+    stacks: FakeStacks = built.stacks  # type: ignore[assignment]
+    built.start_up("context", dict)
+    stacks.store.lose_next = 1000
+    with caplog.at_level(logging.ERROR):
+        built.on_binding("ns/b", None, manifest("b", "ns", workspace="new\x1b[2J"))
+    assert pending(built) == {0: False, 1: False, 2: False}
+    assert "new\\x1b[2J" in caplog.text and "\x1b" not in caplog.text
