@@ -14,11 +14,14 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from kubernetes import client
 
 from bench.baseline import WORKERS, Baseline
 from bench.inventory import inventory
@@ -133,6 +136,7 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
             built: dict[str, dict[str, Any]] = {}
             for side in options.sides:
                 writer.reset(workload)
+                wait_until_collected(api)
                 if side == "program":
                     assert program is not None
                     steps = _program_steps(program)
@@ -237,3 +241,14 @@ def _commit() -> str:
         check=False,
     )
     return out.stdout.strip()
+
+
+def wait_until_collected(api: Any, timeout: float = 1800.0) -> None:
+    """Wait for the garbage collector to remove the Deployments ``destroy`` left marked for
+    deletion (it does not wait for them): the baseline creates the same names."""
+    apps = client.AppsV1Api(api)
+    deadline = time.monotonic() + timeout
+    while apps.list_namespaced_deployment(BROWSER_NAMESPACE, limit=1).items:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"Deployments in {BROWSER_NAMESPACE} still there after {timeout}s")
+        time.sleep(2)

@@ -25,7 +25,7 @@ from bench.kubestats import ApiServerMetrics
 from bench.measure import Meter, StepResult
 from bench.program import PROJECT, ProgramSide
 from bench.runner import Options as SingleOptions
-from bench.runner import Outcome, _meta, _now, _progress, in_sandbox
+from bench.runner import Outcome, _meta, _now, _progress, in_sandbox, wait_until_collected
 from bench.shards.environment import ShardedEnvironment
 from bench.shards.plan import ADDED, Edit, bindings_per_shard, edits, workload
 from bench.sqlstats import SqlStats
@@ -123,6 +123,7 @@ def _run_on(box: Sandbox, options: Options) -> Outcome:
             _program(session, program_dir, base, options.shards[size], files)
         if "baseline" in options.sides:
             session.restore(base)
+            wait_until_collected(session.api)
             _baseline(session, base)
         session.writer.delete_all(BINDINGS_NAMESPACE)
     return session.outcome
