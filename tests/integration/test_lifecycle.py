@@ -57,6 +57,17 @@ def query(sandbox: Sandbox, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
+def active_logins(sandbox: Sandbox, prefix: str) -> set[str]:
+    """Guacamole users named ``prefix...`` that exist and are not disabled."""
+    rows = query(
+        sandbox,
+        "SELECT e.name FROM guacamole_entity e JOIN guacamole_user u USING (entity_id) "
+        "WHERE e.type = 'USER' AND NOT u.disabled AND e.name LIKE %s",
+        f"{prefix}%",
+    )
+    return {row[0] for row in rows}
+
+
 def sql_writes(sandbox: Sandbox) -> int:
     """INSERT/UPDATE/DELETE statements run so far in the Guacamole database."""
     with psycopg.connect(sandbox.postgres.admin_dsn) as conn:

@@ -27,7 +27,7 @@ from components.placement import Placement, shard_loads
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack, placement_store, run_watch, running_sandbox
-from tests.integration.test_lifecycle import apply, binding, query
+from tests.integration.test_lifecycle import active_logins, apply, binding
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -86,13 +86,7 @@ def held(env: PulumiCli) -> dict[str, int]:
 
 
 def logins(sandbox: Sandbox) -> set[str]:
-    rows = query(
-        sandbox,
-        "SELECT e.name FROM guacamole_entity e JOIN guacamole_user u USING (entity_id) "
-        "WHERE e.type = 'USER' AND NOT u.disabled AND e.name LIKE %s",
-        "pl-%",
-    )
-    return {row[0] for row in rows}
+    return active_logins(sandbox, "pl-")
 
 
 def test_a_new_environment_is_placed_evenly_and_the_map_stored(env: PulumiCli, sandbox: Sandbox):

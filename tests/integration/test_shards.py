@@ -26,7 +26,7 @@ from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.factories import workspaces_by_shard as shards_of_workspaces
 from tests.integration.conftest import new_stack, place_by_hand, run_watch, running_sandbox
-from tests.integration.test_lifecycle import apply, binding, names, query
+from tests.integration.test_lifecycle import active_logins, apply, binding, names
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -71,13 +71,7 @@ def shard_cli(env: PulumiCli, index: int) -> PulumiCli:
 
 
 def logins(sandbox: Sandbox) -> set[str]:
-    rows = query(
-        sandbox,
-        "SELECT e.name FROM guacamole_entity e JOIN guacamole_user u USING (entity_id) "
-        "WHERE e.type = 'USER' AND NOT u.disabled AND e.name LIKE %s",
-        "shard-ws-%",
-    )
-    return {row[0] for row in rows}
+    return active_logins(sandbox, "shard-ws-")
 
 
 def login_workspaces(state: dict[str, Any]) -> set[str]:

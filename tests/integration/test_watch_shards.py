@@ -37,7 +37,7 @@ from tests.integration.conftest import (
     placement_store,
     running_sandbox,
 )
-from tests.integration.test_lifecycle import apply, binding, names, query
+from tests.integration.test_lifecycle import active_logins, apply, binding, names, query
 from tests.integration.test_watch import Cluster, Watcher, stack_locks, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
@@ -64,14 +64,7 @@ def shard_stack(index: int) -> str:
 
 
 def logins(sandbox: Sandbox) -> set[str]:
-    """Guacamole users that exist and are not disabled."""
-    rows = query(
-        sandbox,
-        "SELECT e.name FROM guacamole_entity e JOIN guacamole_user u USING (entity_id) "
-        "WHERE e.type = 'USER' AND NOT u.disabled AND e.name LIKE %s",
-        "watch-ws-%",
-    )
-    return {row[0] for row in rows}
+    return active_logins(sandbox, "watch-ws-")
 
 
 def connections(sandbox: Sandbox) -> set[tuple[str, str]]:
