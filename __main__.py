@@ -16,7 +16,13 @@ tune_sdk()
 settings = load_settings()
 try:
     scope = scope_for_stack(pulumi.get_stack(), settings.shards)
-    scope = placed_scope(scope, settings.kubeconfig, settings.namespace, pulumi.get_stack())
+    scope = placed_scope(
+        scope,
+        settings.kubeconfig,
+        settings.namespace,
+        pulumi.get_stack(),
+        dry_run=pulumi.runtime.is_dry_run(),
+    )
 except (ShardingError, PlacementError, PlacementStoreError) as error:
     raise SettingsError(str(error)) from error
 if not pulumi.runtime.is_dry_run():

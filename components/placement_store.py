@@ -174,16 +174,22 @@ def read_placement_file(path: str) -> Placement:
 
 
 def program_placement(
-    environ: Mapping[str, str], store: Callable[[], PlacementStore]
+    environ: Mapping[str, str], store: Callable[[], PlacementStore], *, dry_run: bool
 ) -> tuple[Placement, str]:
     """The map a shard's program runs with, and where it came from.
 
     A map stored nowhere yet is refused: the program cannot tell a new environment from one
     whose map was lost, and running without would move or delete workspaces. The runner
-    writes (or rebuilds) the map before any shard runs.
+    writes (or rebuilds) the map before any shard runs. A handed-over file is for previews
+    only: an update that followed one would create what the stored map does not place.
     """
     path = environ.get(PLACEMENT_FILE_ENV)
     if path:
+        if not dry_run:
+            raise PlacementStoreError(
+                f"{PLACEMENT_FILE_ENV} is set, but it only serves previews; an update runs "
+                "with the stored placement map (unset it)"
+            )
         return read_placement_file(path), f"{PLACEMENT_FILE_ENV}={escape(path)}"
     found = store()
     stored = found.read()
@@ -196,7 +202,9 @@ def program_placement(
     return stored.placement, found.where
 
 
-def placed_scope(scope: ShardScope, kubeconfig: str, namespace: str, stack: str) -> ShardScope:
+def placed_scope(
+    scope: ShardScope, kubeconfig: str, namespace: str, stack: str, *, dry_run: bool
+) -> ShardScope:
     """``scope`` with the map its shard runs with (unchanged for a whole environment)."""
     if scope.whole:
         return scope
@@ -204,6 +212,7 @@ def placed_scope(scope: ShardScope, kubeconfig: str, namespace: str, stack: str)
     placement, where = program_placement(
         os.environ,
         lambda: PlacementStore(lambda: new_api_client(kubeconfig or None), namespace, environment),
+        dry_run=dry_run,
     )
     require_within(placement, scope.count, where)
     return scope.placed(placement)
