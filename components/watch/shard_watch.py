@@ -189,8 +189,10 @@ class Lanes:
         whose input digest differs; ``--initial-run none`` runs nothing.
         """
         if self.sharded:
-            self.stacks.place(list(snapshot().values()), write=True)
+            # Events from here on place their own workspace: one that arrives while the
+            # listed ones are placed is placed either way.
             self._placed_from = snapshot
+            self.stacks.place(list(snapshot().values()), write=True)
         if self.config.initial_run != "full":
             full: list[Lane] = []
         elif not self.sharded:
