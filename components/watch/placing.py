@@ -34,11 +34,12 @@ from components.placement import (
 )
 from components.placement_store import PLACEMENT_FILE_ENV, PlacementStore, StoredPlacement
 from components.sharding import split_stack_name
+from components.watch.shard_plan import GROUP_TYPE, resource_text
+from components.watch.shards import stack_outputs
 
 log = logging.getLogger(__name__)
 
 Deployment = Callable[[str], Mapping[str, Any]]
-_GROUP = "guacamole:ConnectionGroup"
 
 
 def held_counts(deployments: Iterable[Mapping[str, Any]]) -> Counter[str]:
@@ -73,27 +74,16 @@ def held_placement(stacks: Iterable[str], deployment: Deployment) -> Placement:
 
 def _held(deployment: Mapping[str, Any]) -> Counter[str]:
     counts: Counter[str] = Counter()
-    groups: set[str] = set()
+    by_binding = stack_outputs(deployment).get("workspaces")
+    for summary in (by_binding if isinstance(by_binding, Mapping) else {}).values():
+        workspace = summary.get("workspace") if isinstance(summary, Mapping) else None
+        if isinstance(workspace, str) and workspace:
+            counts[workspace] += 1
     for resource in deployment.get("resources") or []:
-        if not isinstance(resource, Mapping):
-            continue
-        kind = str(resource.get("type", ""))
-        if kind == "pulumi:pulumi:Stack":
-            outputs = resource.get("outputs")
-            by_binding = outputs.get("workspaces") if isinstance(outputs, Mapping) else None
-            for summary in (by_binding if isinstance(by_binding, Mapping) else {}).values():
-                workspace = summary.get("workspace") if isinstance(summary, Mapping) else None
-                if isinstance(workspace, str) and workspace:
-                    counts[workspace] += 1
-        elif kind.endswith(_GROUP):
-            for part in ("outputs", "inputs"):
-                values = resource.get(part)
-                name = values.get("group_name") if isinstance(values, Mapping) else None
-                if isinstance(name, str) and name:
-                    groups.add(name)
-                    break
-    for workspace in groups - set(counts):
-        counts[workspace] = 1
+        if str(resource.get("type", "")).endswith(GROUP_TYPE):
+            group = resource_text(resource, "group_name")
+            if group is not None and group not in counts:
+                counts[group] = 1
     return counts
 
 

@@ -36,7 +36,7 @@ ROOT_STACK = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
 PER_STACK_TYPES = (":FieldOwnerTakeover", ":AccessRevocation")
 """Dynamic resources every stack declares for itself (see :func:`components.program.declare`)."""
-_GROUP = "guacamole:ConnectionGroup"
+GROUP_TYPE = "guacamole:ConnectionGroup"
 _CONNECTION = "guacamole:Connection"
 _USER = "guacamole:User"
 _STATUS = ":BindingStatus"
@@ -241,8 +241,8 @@ def _group_names(states: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str,
     names: dict[str, str] = {}
     for resources in states.values():
         for resource in resources:
-            if str(resource.get("type", "")).endswith(_GROUP):
-                name = _text(resource, "group_name")
+            if str(resource.get("type", "")).endswith(GROUP_TYPE):
+                name = resource_text(resource, "group_name")
                 if name is not None:
                     names[logical(str(resource["urn"]))] = name
     return names
@@ -277,7 +277,7 @@ def _component_workspace(
                     return groups[logical(str(dependency))]
     for child in children:
         if str(child.get("type", "")).endswith(_USER):
-            login = _text(child, "username")
+            login = resource_text(child, "username")
             if login is not None and "@" in login:
                 return login.partition("@")[0]
     return None
@@ -299,8 +299,8 @@ def _workspace_of(
                 "(no connection group or login under it)"
             )
         return workspaces[name]
-    if kind.endswith(_GROUP):
-        group = _text(root, "group_name")
+    if kind.endswith(GROUP_TYPE):
+        group = resource_text(root, "group_name")
         if group is None:
             raise PlanError(f"connection group {escape(name)}: the state has no group_name")
         return group
@@ -314,7 +314,8 @@ def _workspace_of(
     return None
 
 
-def _text(resource: Mapping[str, Any], key: str) -> str | None:
+def resource_text(resource: Mapping[str, Any], key: str) -> str | None:
+    """A non-empty string ``key`` of a state resource, from its inputs, else its outputs."""
     for part in ("inputs", "outputs"):
         value = (resource.get(part) or {}).get(key)
         if isinstance(value, str) and value:
