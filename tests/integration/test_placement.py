@@ -169,3 +169,17 @@ def test_a_binding_to_a_new_workspace_goes_to_the_emptiest_shard(env: PulumiCli,
     assert held(env)["pl-g"] == placement.shard_of("pl-g")
     assert guacamole_username("pl-g", "u0@x.org") in logins(sandbox)
     assert "2 to update" in output
+
+
+def test_a_writer_holding_an_old_version_of_the_map_loses_to_the_newer_one(
+    env: PulumiCli, sandbox: Sandbox
+):
+    store = placement_store(sandbox, STACK)
+    first = store.read()
+    assert first.resource_version is not None
+    newer = first.placement.with_entries({"pl-race-a": 0})
+    assert store.write(newer, SHARDS, first.resource_version)
+    stale = first.placement.with_entries({"pl-race-b": 1})
+    assert not store.write(stale, SHARDS, first.resource_version)  # the API server says 409
+    assert stored(sandbox) == newer
+    store.write(first.placement, SHARDS, store.read().resource_version)
