@@ -10,6 +10,7 @@ place; the VNC password Secret, resources, hardening and the NetworkPolicy are n
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import pulumi
@@ -25,6 +26,15 @@ WORKSPACE_ANNOTATION = "xlscsde.nhs.uk/workspace"
 USERNAME_ANNOTATION = "xlscsde.nhs.uk/username"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+WORKSPACE_LABEL = "awms-browser-workspaces/workspace"
+"""On the program's Deployments and Services: lets a shard list only its own workspaces' objects.
+
+Why a label when the workspace is already annotated: annotations cannot be selected on, so
+without it every run of every shard would list the whole fleet's objects to find its leftovers
+(seconds at thousands of bindings). The legacy operator's objects never carry it; they are
+listed as the objects *without* it (see ``components.takeover.inventory``).
+"""
+_LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$")
 
 SKIP_AWAIT = "pulumi.com/skipAwait"
 PATCH_FORCE = "pulumi.com/patchForce"
@@ -74,6 +84,20 @@ FIREFOX_POLICY_DIGEST = "awms-browser-workspaces/firefox-policy-sha256"
 (Firefox reads its policies only at start-up)."""
 
 
+def workspace_label_value(workspace: str) -> str:
+    """The :data:`WORKSPACE_LABEL` value: the workspace itself when it is a valid label value
+    (so ``kubectl get -l`` reads naturally), else a digest of it. Two workspaces sharing a value
+    only widen a shard's list; its objects are still told apart by their annotations."""
+    if _LABEL_VALUE.match(workspace):
+        return workspace
+    return "sha256-" + hashlib.sha256(workspace.encode("utf-8", "surrogatepass")).hexdigest()[:48]
+
+
+def _labels(plan: WorkspacePlan) -> dict[str, str]:
+    """Labels of a Deployment's or Service's own metadata."""
+    return {PURPOSE_LABEL: PURPOSE, WORKSPACE_LABEL: workspace_label_value(plan.workspace)}
+
+
 def _annotations(plan: WorkspacePlan) -> dict[str, str]:
     return {WORKSPACE_ANNOTATION: plan.workspace, USERNAME_ANNOTATION: plan.username}
 
@@ -102,7 +126,7 @@ def deployment_args(
         "metadata": {
             "name": name,
             "namespace": settings.namespace,
-            "labels": {PURPOSE_LABEL: PURPOSE},
+            "labels": _labels(plan),
             "annotations": annotations,
         },
         "spec": {
@@ -221,7 +245,7 @@ def service_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
         "metadata": {
             "name": naming.service_name(name),
             "namespace": settings.namespace,
-            "labels": {PURPOSE_LABEL: PURPOSE},
+            "labels": _labels(plan),
             # Never awaited: nothing is ready before a login, and the provider's Service await
             # can record the object as it was before an adopting apply (then every preview
             # shows our annotations being added until a refresh); the apply's own answer is

@@ -55,7 +55,7 @@ from components.takeover.leftovers import Leftovers, manifest_identity, plan_lef
 from components.takeover.report import leftover_outputs, log_leftovers
 from components.takeover.revocation import AccessRevocation
 
-InventoryReader = Callable[[Settings], Inventory]
+InventoryReader = Callable[[Settings, ShardScope], Inventory]
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def declare(
     leftovers = plan_leftovers(
         plan,
         _identities(parsed),
-        scoped((inventory or read_live_inventory)(settings), scope.scans)
+        scoped((inventory or read_live_inventory)(settings, scope), scope.scans)
         if settings.legacy_scan
         else Inventory(),
         namespace=settings.namespace,
@@ -223,10 +223,11 @@ def declare(
     )
 
 
-def read_live_inventory(settings: Settings) -> Inventory:
-    """The live objects and connections, read with the program's own credentials."""
+def read_live_inventory(settings: Settings, scope: ShardScope) -> Inventory:
+    """The live objects (of ``scope``'s own workspaces, where it can name them) and
+    connections, read with the program's own credentials."""
     dsn = resolve_dsn(pulumi.Config().get, os.environ)
-    return read_inventory(settings.kubeconfig, settings.namespace, dsn)
+    return read_inventory(settings.kubeconfig, settings.namespace, dsn, scope.listed_workspaces())
 
 
 def _identities(

@@ -125,6 +125,14 @@ class ShardScope:
             return True
         return self.home(workspace) == self.index
 
+    def listed_workspaces(self) -> frozenset[str] | None:
+        """The workspaces whose objects this stack lists by label; ``None``: it lists the
+        whole namespace (one stack, or shards placed by hash alone, whose own workspaces
+        cannot be enumerated)."""
+        if self.whole or self.placement is None:
+            return None
+        return frozenset(w for w, i in self.placement.entries.items() if i == self.index)
+
     def placed(self, placement: Placement | None) -> ShardScope:
         return replace(self, placement=placement)
 

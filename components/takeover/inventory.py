@@ -2,10 +2,10 @@
 
 Why at program time: ``preview`` must show leftovers (expired, invalid and deleted bindings'
 objects and rows, legacy field ownership) before anything is changed, and only the program runs
-during a preview. The reads are two label-selected lists in the browser namespace and one
-read-only query; a failure of either is reported and leaves that half of the inventory empty, so
-a dead API server or database never stops the rest of the run (the revocations that can still be
-done, are).
+during a preview. The reads are label-selected lists in the browser namespace (a shard's only
+for its own workspaces and for unlabelled objects) and one read-only query; a failure of either
+is reported and leaves that half of the inventory empty, so a dead API server or database never
+stops the rest of the run (the revocations that can still be done, are).
 
 A connection is a *browser* connection when its ``hostname`` parameter names a
 ``client-<32 hex>`` Service in the browser namespace: those are the legacy operator's and this
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,12 +33,16 @@ from components.manifests import (
     PURPOSE_LABEL,
     USERNAME_ANNOTATION,
     WORKSPACE_ANNOTATION,
+    WORKSPACE_LABEL,
+    workspace_label_value,
 )
 
 LEGACY_MANAGERS = ("OpenAPI-Generator",)
 """Field managers of the legacy operator (the kubernetes Python client's user agent)."""
 LEGACY_PASSWORD = "1234"  # noqa: S105 - the legacy operator's fixed value, recognised, never set
 _REQUEST_TIMEOUT = (5, 30)
+_PER_SELECTOR = 100
+"""Workspaces per label selector: a request line stays a few kilobytes whatever the shard."""
 
 
 @dataclass(frozen=True)
@@ -95,14 +99,20 @@ def browser_hostname(namespace: str) -> re.Pattern[str]:
     return re.compile(rf"^client-([0-9a-f]{{32}})\.{re.escape(namespace)}\.svc\.")
 
 
-def read_inventory(kubeconfig: str, namespace: str, dsn: str | None) -> Inventory:
-    """Both halves of the inventory; each failure is a problem, never an exception."""
+def read_inventory(
+    kubeconfig: str, namespace: str, dsn: str | None, workspaces: Collection[str] | None = None
+) -> Inventory:
+    """Both halves of the inventory; each failure is a problem, never an exception.
+
+    ``workspaces`` narrows the Kubernetes half to those workspaces' objects plus every object
+    without the workspace label (``None``: the whole namespace); see :func:`read_objects`.
+    """
     problems: list[str] = []
     objects: tuple[LiveObject, ...] = ()
     connections: tuple[LiveConnection, ...] = ()
     kube_ok = db_ok = False
     try:
-        objects = tuple(read_objects(new_api_client(kubeconfig or None), namespace))
+        objects = tuple(read_objects(new_api_client(kubeconfig or None), namespace, workspaces))
         kube_ok = True
     except Exception as error:  # any failure only narrows the inventory
         problems.append(f"cannot list objects in namespace {namespace}: {_first_line(error)}")
@@ -117,30 +127,58 @@ def read_inventory(kubeconfig: str, namespace: str, dsn: str | None) -> Inventor
     return Inventory(objects, connections, kube_ok, db_ok, tuple(problems))
 
 
-def read_objects(api: client.ApiClient, namespace: str) -> Iterable[LiveObject]:
-    """The purpose-labelled Deployments and Services, read as raw JSON.
+def object_selectors(workspaces: Collection[str] | None) -> list[str]:
+    """The label selectors that list the purpose-labelled objects of ``workspaces``.
 
-    Every run of every shard makes these two lists, over the whole browser namespace: turning
-    thousands of Deployments into the client's model objects would cost seconds that grow with
-    the fleet, while only a few metadata fields are needed.
+    ``None``: one selector for the whole namespace. Otherwise the objects labelled with one of
+    those workspaces (in chunks, to keep each request line short) and every object without the
+    label: the legacy operator's, and the program's own from before it labelled them. After the
+    first run that adopts them the last list is empty, so a shard's cost follows the size of its
+    own workspaces, not the fleet's.
     """
-    selector = f"{PURPOSE_LABEL}={PURPOSE}"
+    purpose = f"{PURPOSE_LABEL}={PURPOSE}"
+    if workspaces is None:
+        return [purpose]
+    values = sorted({workspace_label_value(w) for w in workspaces})
+    selectors = [
+        f"{purpose},{WORKSPACE_LABEL} in ({','.join(values[i : i + _PER_SELECTOR])})"
+        for i in range(0, len(values), _PER_SELECTOR)
+    ]
+    return [*selectors, f"{purpose},!{WORKSPACE_LABEL}"]
+
+
+def read_objects(
+    api: client.ApiClient, namespace: str, workspaces: Collection[str] | None = None
+) -> Iterable[LiveObject]:
+    """The purpose-labelled Deployments and Services (of ``workspaces``), read as raw JSON.
+
+    Turning thousands of Deployments into the client's model objects would cost seconds, while
+    only a few metadata fields are needed.
+    """
     apps = client.AppsV1Api(api)
     core = client.CoreV1Api(api)
-    deployments = apps.list_namespaced_deployment(
-        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
-        _preload_content=False,
-    )  # fmt: skip
-    for item in _items(deployments):
-        template = ((item.get("spec") or {}).get("template") or {}).get("metadata") or {}
-        yield _live("Deployment", item.get("metadata") or {}, template.get("annotations"))
-    services = core.list_namespaced_service(
-        namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
-        _preload_content=False,
-    )  # fmt: skip
-    for item in _items(services):
-        metadata = item.get("metadata") or {}
-        yield _live("Service", metadata, metadata.get("annotations"))
+    seen: set[tuple[str, str]] = set()
+    for selector in object_selectors(workspaces):
+        deployments = apps.list_namespaced_deployment(
+            namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
+            _preload_content=False,
+        )  # fmt: skip
+        for item in _items(deployments):
+            template = ((item.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            live = _live("Deployment", item.get("metadata") or {}, template.get("annotations"))
+            if (live.kind, live.name) not in seen:
+                seen.add((live.kind, live.name))
+                yield live
+        services = core.list_namespaced_service(
+            namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
+            _preload_content=False,
+        )  # fmt: skip
+        for item in _items(services):
+            metadata = item.get("metadata") or {}
+            live = _live("Service", metadata, metadata.get("annotations"))
+            if (live.kind, live.name) not in seen:
+                seen.add((live.kind, live.name))
+                yield live
 
 
 def _items(response: Any) -> list[dict[str, Any]]:

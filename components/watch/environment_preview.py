@@ -1,10 +1,11 @@
 """``preview`` of a sharded environment: one review, whatever number of shards it spans.
 
-The proposed bindings (the file, or the file over the cluster's with ``--overlay``) are written
-once; every shard they touch previews them in parallel (at most one per core), each program
-keeping its own workspaces. What is printed is one access review of the touched shards' states
-and steps together, then the engine's counts summed; ``--engine-diff`` holds each shard's diff
-under its stack's name. Exit codes are those of the single-stack preview.
+The proposed bindings (the file, or the file over the cluster's with ``--overlay``) are split by
+shard; every shard they touch previews its own part in parallel (at most one per core), so a
+shard's run reads its own bindings, not the environment's. What is printed is one access review
+of the touched shards' states and steps together, then the engine's counts summed;
+``--engine-diff`` holds each shard's diff under its stack's name. Exit codes are those of the
+single-stack preview.
 """
 
 from __future__ import annotations
@@ -67,15 +68,21 @@ def run(config: PreviewConfig, environment: Environment) -> int:
     runners = {stack: stacks.runner(stack) for stack in todo}
     steps = StepRecorder()
     started = time.monotonic()
-    with bindings_file_of(manifests) as bindings_file:
 
-        def one(stack: str) -> RunOutcome:
-            with config_override(environment.project, stack, bindings_file) as config_file:
-                return runners[stack].preview(config_file=config_file, on_event=steps)
+    def one(stack: str) -> RunOutcome:
+        # Each shard is handed only the bindings it declares: its program then reads and
+        # digests its own part, not the whole environment's file.
+        scope = environment.scope(stack)
+        own = [m for m in manifests if scope.owns(workspace_named(m))]
+        with (
+            bindings_file_of(own) as bindings_file,
+            config_override(environment.project, stack, bindings_file) as config_file,
+        ):
+            return runners[stack].preview(config_file=config_file, on_event=steps)
 
-        workers = max(1, min(len(todo), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            outcomes = dict(zip(todo, pool.map(one, todo), strict=True))
+    workers = max(1, min(len(todo), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = dict(zip(todo, pool.map(one, todo), strict=True))
     outcome = _combined(outcomes, time.monotonic() - started)
     scopes = [environment.scope(stack) for stack in todo]
     mine = [m for m in planned if any(s.owns(workspace_named(m.manifest)) for s in scopes)]

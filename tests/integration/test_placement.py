@@ -5,7 +5,8 @@ places its six workspaces (4, 3, 2, 1, 1 and 1 bindings) four bindings to a shar
 map in a ConfigMap. Then: a deleted map is rebuilt from the shards' own state and nothing moves;
 a shard run directly with no map is refused before it deletes anything; a preview places a new
 workspace without storing it; a map that names a shard the environment lacks stops the run; a
-binding to a new workspace is placed on the emptiest shard and granted there.
+binding to a new workspace is placed on the emptiest shard and granted there; each shard lists
+only its own workspaces' objects by label, and still finds the legacy operator's unlabelled ones.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ import yaml
 from kubernetes import client
 
 from components.kube_client import new_api_client
+from components.manifests import WORKSPACE_ANNOTATION, WORKSPACE_LABEL, workspace_label_value
 from components.naming import guacamole_username
 from components.placement import Placement, shard_loads
-from sandbox.environment import Sandbox
+from components.takeover.inventory import read_objects
+from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack, placement_store, run_watch, running_sandbox
 from tests.integration.test_lifecycle import active_logins, apply, binding
+from tests.legacy_operator import LegacyOperator, legacy_deployment_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -183,3 +187,45 @@ def test_a_writer_holding_an_old_version_of_the_map_loses_to_the_newer_one(
     assert not store.write(stale, SHARDS, first.resource_version)  # the API server says 409
     assert stored(sandbox) == newer
     store.write(first.placement, SHARDS, store.read().resource_version)
+
+
+def test_each_shard_lists_its_own_labelled_objects_and_finds_legacy_leftovers(
+    env: PulumiCli, sandbox: Sandbox
+):
+    api = new_api_client(str(sandbox.kube.kubeconfig))
+    apps = client.AppsV1Api(api)
+    for deployment in apps.list_namespaced_deployment(BROWSER_NAMESPACE).items:
+        workspace = deployment.spec.template.metadata.annotations[WORKSPACE_ANNOTATION]
+        assert deployment.metadata.labels[WORKSPACE_LABEL] == workspace_label_value(workspace)
+    # A binding the legacy operator provisioned and that was then deleted: its objects carry
+    # no workspace label and its login still works.
+    operator = LegacyOperator(sandbox.kube.kubeconfig, sandbox.database_url, BROWSER_NAMESPACE)
+    operator.create_binding(binding("p-gone", "pl-b", "gone@x.org"))
+    operator.forget("jupyterhub", "p-gone")
+    gone = guacamole_username("pl-b", "gone@x.org")
+    assert gone in logins(sandbox)
+
+    listed = {(o.kind, o.workspace) for o in read_objects(api, BROWSER_NAMESPACE, {"pl-a"})}
+    assert listed == {
+        ("Deployment", "pl-a"),
+        ("Service", "pl-a"),
+        *(
+            (kind, "pl-b")
+            for kind in ("Deployment", "Service")  # the unlabelled leftovers
+        ),
+    }
+
+    name = legacy_deployment_name("pl-b", "gone@x.org")
+    home = stored(sandbox).shard_of("pl-b")
+    check(run_watch(env, "up", "--all-shards"))
+    for index in range(SHARDS):
+        outputs = shard_cli(env, index).outputs()
+        reported = {o["deploymentName"] for o in outputs.get("orphans", [])}
+        assert reported == ({name} if index == home else set()), index
+    env.config_set("legacyOrphans", "remove")
+    check(run_watch(env, "up", "--all-shards"))
+    assert gone not in logins(sandbox)
+    left = {d.metadata.name for d in apps.list_namespaced_deployment(BROWSER_NAMESPACE).items}
+    assert name not in left
+    for index in range(SHARDS):
+        assert change_summary(shard_cli(env, index).preview_json()) == {}

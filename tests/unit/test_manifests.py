@@ -12,6 +12,7 @@ from components.manifests import (
     network_policy_args,
     service_args,
     vnc_secret_args,
+    workspace_label_value,
 )
 from components.planning import WorkspacePlan
 from components.settings import settings_from_values
@@ -30,7 +31,10 @@ def test_deployment_identity_is_the_legacy_one():
     assert args["metadata"] == {
         "name": NAME,
         "namespace": "guacamole",
-        "labels": {"xlscsde.nhs.uk/purpose": "workspace-client"},
+        "labels": {
+            "xlscsde.nhs.uk/purpose": "workspace-client",
+            "awms-browser-workspaces/workspace": "test-workspace",
+        },
         "annotations": {
             "pulumi.com/patchForce": "true",
             "pulumi.com/patchFieldManager": "awms-browser-workspaces",
@@ -107,7 +111,10 @@ def test_service_is_the_legacy_headless_service():
         "metadata": {
             "name": f"client-{NAME}",
             "namespace": "guacamole",
-            "labels": {"xlscsde.nhs.uk/purpose": "workspace-client"},
+            "labels": {
+                "xlscsde.nhs.uk/purpose": "workspace-client",
+                "awms-browser-workspaces/workspace": "test-workspace",
+            },
             "annotations": {
                 "xlscsde.nhs.uk/workspace": "test-workspace",
                 "xlscsde.nhs.uk/username": "jovyan",
@@ -214,3 +221,15 @@ def test_only_the_deployment_is_deleted_through_the_garbage_collector():
         network_policy_args(PLAN, DEFAULTS),
     ):
         assert args["metadata"]["annotations"][DELETION_PROPAGATION] == "background"
+
+
+def test_workspace_label_is_the_name_when_kubernetes_accepts_it():
+    assert workspace_label_value("ws-a.b_c") == "ws-a.b_c"
+    assert workspace_label_value("x" * 63) == "x" * 63
+
+
+def test_workspace_label_is_a_digest_of_a_name_kubernetes_refuses():
+    for workspace in ("x" * 64, "team a", "-lead", "tail-", "Ünïcode"):
+        value = workspace_label_value(workspace)
+        assert value.startswith("sha256-") and len(value) <= 63
+        assert value != workspace_label_value(workspace + "z")

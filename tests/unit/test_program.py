@@ -52,7 +52,7 @@ def _declare(harness: PulumiHarness, *manifests: Any, settings: Settings | None 
     chosen = settings or settings_from_values({})
     declared: Declared = harness.run(
         lambda: declare(
-            chosen, ListSource(*manifests), today=TODAY, inventory=lambda _: Inventory()
+            chosen, ListSource(*manifests), today=TODAY, inventory=lambda *_: Inventory()
         )
     )
     return declared
@@ -387,7 +387,7 @@ def test_leftovers_become_one_revocation_and_the_outputs_name_the_orphans(
             settings,
             ListSource(manifest("old", username="old@x.org", expires="2025-05-31"), manifest("a")),
             today=TODAY,
-            inventory=lambda _: live,
+            inventory=lambda *_: live,
         )
     )
     (revocation,) = harness.of_type("AccessRevocation")

@@ -8,6 +8,8 @@ from datetime import date
 import pytest
 
 from components import naming
+from components.manifests import workspace_label_value
+from components.placement import Placement
 from components.program import Declared, declare
 from components.settings import SettingsError, settings_from_values
 from components.sharding import (
@@ -25,7 +27,13 @@ from components.sharding import (
     split_stack_name,
     suggested_shards,
 )
-from components.takeover.inventory import Inventory, LiveConnection, LiveObject, scoped
+from components.takeover.inventory import (
+    Inventory,
+    LiveConnection,
+    LiveObject,
+    object_selectors,
+    scoped,
+)
 from tests.factories import manifest
 from tests.unit.conftest import PulumiHarness
 from tests.unit.test_program import ListSource
@@ -122,7 +130,7 @@ def _declare_shard(harness: PulumiHarness, scope: ShardScope, *manifests, invent
             settings,
             ListSource(*manifests),
             today=TODAY,
-            inventory=lambda _: inventory or Inventory(),
+            inventory=lambda *_: inventory or Inventory(),
             scope=scope,
         )
     )
@@ -234,3 +242,33 @@ def test_an_oversized_shard_is_told_to_grow_the_shard_count():
 def test_the_suggested_shard_count_stays_within_bounds():
     assert suggested_shards(0) == 1
     assert suggested_shards(10**9) == MAX_SHARDS
+
+
+def test_a_placed_shard_lists_only_its_workspaces_objects_and_the_unlabelled():
+    placement = Placement({"ws-a": 0, "ws-b": 1, "team c": 1})
+    assert ShardScope(1, 2, placement).listed_workspaces() == frozenset({"ws-b", "team c"})
+    assert ShardScope(0, 2, placement).listed_workspaces() == frozenset({"ws-a"})
+    # One stack, or shards placed by hash alone, cannot name their workspaces: list them all.
+    assert ShardScope().listed_workspaces() is None
+    assert ShardScope(1, 2).listed_workspaces() is None
+
+    selectors = object_selectors({"ws-b", "team c"})
+    assert selectors == [
+        "xlscsde.nhs.uk/purpose=workspace-client,awms-browser-workspaces/workspace in "
+        f"({workspace_label_value('team c')},ws-b)",
+        "xlscsde.nhs.uk/purpose=workspace-client,!awms-browser-workspaces/workspace",
+    ]
+    assert object_selectors(None) == ["xlscsde.nhs.uk/purpose=workspace-client"]
+    assert object_selectors(set()) == [selectors[-1]]
+
+
+def test_a_shard_of_many_workspaces_lists_them_in_chunks():
+    workspaces = {f"ws-{i:04d}" for i in range(250)}
+    selectors = object_selectors(workspaces)
+    assert len(selectors) == 4  # 100 + 100 + 50, then the unlabelled
+    listed = set()
+    for selector in selectors[:-1]:
+        values = selector.split(" in (", 1)[1].rstrip(")").split(",")
+        assert len(values) <= 100 and len(selector) < 4096
+        listed.update(values)
+    assert listed == workspaces
