@@ -27,6 +27,10 @@ from components.settings import Settings
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _REQUEST_TIMEOUT = (10, 60)  # (connect, read) seconds: a hung API server fails instead of hanging
+PAGE_SIZE = 10_000
+"""Bindings per list request. Why this many: every page after the first is read from etcd
+rather than the API server's cache, so 5,000 bindings took 1.0 s in pages of 500 against 0.33 s
+in one (a binding is about 1 kB, so a page stays around 10 MB)."""
 
 
 class BindingSourceError(RuntimeError):
@@ -58,7 +62,7 @@ class ClusterBindingSource:
         self,
         namespace: str = "",
         api_client_factory: Callable[[], client.ApiClient] | None = None,
-        page_size: int = 500,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._namespace = namespace
         self._factory = api_client_factory or new_api_client

@@ -21,6 +21,7 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from components.binding_source import PAGE_SIZE
 from components.watch.changes import object_key
 from components.watch.retry import Backoff
 
@@ -60,7 +61,7 @@ class Informer:
         *,
         namespace: str = "",
         watch_timeout: int = 300,
-        page_size: int = 500,
+        page_size: int = PAGE_SIZE,
         backoff: Backoff | None = None,
     ) -> None:
         self.kind = kind
