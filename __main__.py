@@ -1,5 +1,7 @@
 """Entry point: configuration in, stack outputs out; everything else lives in components/."""
 
+import gc
+
 import pulumi
 
 from components.access_check import require_write_access
@@ -31,3 +33,9 @@ if not pulumi.runtime.is_dry_run():
 declared = declare(settings, make_source(settings), scope=scope)
 for key, value in declared.outputs().items():
     pulumi.export(key, value)
+
+# Everything the program built so far lives until the process ends: moved out of the cyclic
+# collector's sight, it is not traversed again by the collections the engine's callbacks
+# trigger, nor by the interpreter's exit (about 0.3 s of every run, for the client libraries'
+# thousands of module objects).
+gc.freeze()

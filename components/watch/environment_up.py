@@ -84,7 +84,8 @@ class EnvironmentStacks:
         self.env = dict(env)
         command = InterruptiblePulumiCommand()
         full_env = {**os.environ, **self.env}
-        self.root = backend_root(backend_url(environment.project, command, full_env))
+        self.backend = backend_url(environment.project, command, full_env)
+        self.root = backend_root(self.backend)
         if self.root is not None:
             repair_sidecars(state_directories(self.root, environment.project.name))
         prepare_shard_stacks(environment, command, full_env, root=self.root)
@@ -123,7 +124,9 @@ class EnvironmentStacks:
 
     def runner(self, stack: str) -> StackRunner:
         if stack not in self._runners:
-            self._runners[stack] = StackRunner(self.environment.project, stack, env=self.env)
+            self._runners[stack] = StackRunner(
+                self.environment.project, stack, env=self.env, backend=self.backend
+            )
         return self._runners[stack]
 
     def recorded_digest(self, stack: str) -> str | None:

@@ -102,11 +102,15 @@ class StackRunner:
         *,
         command: InterruptiblePulumiCommand | None = None,
         env: Mapping[str, str] | None = None,
+        backend: str | None = None,
     ) -> None:
+        """``backend``: the backend URL when the caller already asked for it (it cannot change
+        while the process runs, and each ask is a CLI start)."""
         self.project = project
         self.stack_name = stack_name
         self.command = command or InterruptiblePulumiCommand()
         self.env = dict(env or {})
+        self._backend = backend
         self.workspace = LocalWorkspace(
             work_dir=str(project.directory), pulumi_command=self.command, env_vars=self.env
         )
@@ -121,7 +125,9 @@ class StackRunner:
 
     def backend_url(self) -> str | None:
         """The backend this stack lives in (``file://...`` for a DIY backend)."""
-        return backend_url(self.project, self.command, self.env)
+        if self._backend is None:
+            self._backend = backend_url(self.project, self.command, self.env)
+        return self._backend
 
     def lock_keeper(self, foreign_lock_timeout: float) -> LockKeeper:
         """The keeper of this stack's locks (it keeps none on a non-file backend)."""
