@@ -85,6 +85,8 @@ class ShardedEnvironment:
         self.logs = logs
         self.last = RunLog()
         self._runs = 0
+        self.target = self.name
+        """The ``--stack`` of the pipeline commands: the environment, or one shard of it."""
         cli.config_set("shards", str(shards))
 
     def stacks(self) -> list[str]:
@@ -148,7 +150,7 @@ class ShardedEnvironment:
         self._runs += 1
         argv = [
             sys.executable, "-m", "components.watch", command, *args,
-            "--stack", self.name, "--project-dir", str(self.cli.project_dir),
+            "--stack", self.target, "--project-dir", str(self.cli.project_dir),
             "--log-format", "json",
         ]  # fmt: skip
         started = time.time()

@@ -15,6 +15,8 @@ from bench.measure import StepResult
 from bench.report import summarise
 from bench.shards.__main__ import shard_counts
 from bench.shards.environment import parse_log
+from bench.shards.fleet import shard_edits
+from bench.shards.fleet import table as fleet_table
 from bench.shards.plan import (
     ADDED,
     PlanError,
@@ -165,3 +167,37 @@ def test_targets_and_single_stack_figures_only_at_1000() -> None:
 )
 def test_cpu_roles_tell_the_pipeline_runner_and_the_sandbox_apart(cmdline: str, role: str) -> None:
     assert _role(cmdline).startswith(role)
+
+
+def test_fleet_edits_all_touch_workspace_zero() -> None:
+    base = workload(100, "jupyterhub")
+    found = shard_edits(base)
+    assert [e.step for e in found] == ["add-one", "change-one", "remove-one"]
+    workspace = base.manifest(0)["spec"]["workspace"]
+    assert all(e.manifest["spec"]["workspace"] == workspace for e in found)
+    removed = found[2].manifest["metadata"]["name"]
+    names = [m["metadata"]["name"] for m in found[2].proposed]
+    assert removed not in names and ADDED in names and len(names) == 100
+    assert (
+        next(m for m in found[2].proposed if m["metadata"]["name"] == found[1].name)["spec"][
+            "replicas"
+        ]
+        == 1
+    )
+
+
+def test_fleet_table_sums_preview_and_up_and_compares_with_the_first_size() -> None:
+    results = [
+        _result("program", "add-one:preview", 5.0, size=1000),
+        _result("program", "add-one:up", 5.0, size=1000),
+        _result("program", "add-one:preview", 6.0, size=5000),
+        _result("program", "add-one:up", 9.0, size=5000),
+        _result("baseline", "add-one:preview", 1.0, size=1000),
+        _result("baseline", "add-one:up", 1.0, size=1000),
+        _result("baseline", "add-one:preview", 5.0, size=5000),
+        _result("baseline", "add-one:up", 5.0, size=5000),
+    ]
+    lines = {line[:28].strip(): line[28:] for line in fleet_table(summarise(results)).splitlines()}
+    assert lines["add-one, preview + up"].split() == ["10.0", "s", "x1.00", "15.0", "s", "x1.50"]
+    assert lines["baseline add-one"].split() == ["2.0", "s", "x1.00", "10.0", "s", "x5.00"]
+    assert lines["change-one, preview + up"].split() == ["-", "-"]
