@@ -248,7 +248,12 @@ def wait_until_collected(api: Any, timeout: float = 1800.0) -> None:
     deletion (it does not wait for them): the baseline creates the same names."""
     apps = client.AppsV1Api(api)
     deadline = time.monotonic() + timeout
-    while apps.list_namespaced_deployment(BROWSER_NAMESPACE, limit=1).items:
+
+    def marked() -> bool:
+        items = apps.list_namespaced_deployment(BROWSER_NAMESPACE).items
+        return any(item.metadata.deletion_timestamp is not None for item in items)
+
+    while marked():
         if time.monotonic() > deadline:
             raise RuntimeError(f"Deployments in {BROWSER_NAMESPACE} still there after {timeout}s")
         time.sleep(2)
