@@ -14,6 +14,7 @@ from typing import Any
 from bench.kubestats import KubeCounts
 from bench.measure import StepResult
 from bench.report import summarise, table
+from bench.shards import fleet
 from bench.shards import report as shards_report
 from bench.sqlstats import VERBS, SqlCounts
 
@@ -51,6 +52,7 @@ def _result(item: dict[str, Any]) -> StepResult:
             dry_run_writes=int(kube["dry_run_writes"]),
             by_request=dict(kube["by_request"]),
         ),
+        extra={"cpu_seconds": item["cpu_seconds"]} if "cpu_seconds" in item else {},
     )
 
 
@@ -63,7 +65,10 @@ def main(argv: list[str]) -> int:
         env = document.get("program_env") or {}
         settings = ", ".join(f"{k}={v}" for k, v in env.items()) or "default settings"
         print(f"{name}: {document.get('started')} commit {document.get('commit')}, {settings}")
-        if document.get("benchmark") == "shards":
+        if document.get("benchmark") == "fleet":
+            print(fleet.table(summarise(results)))
+            print(fleet.cpu_lines(results))
+        elif document.get("benchmark") == "shards":
             print(shards_report.table(summarise(results), states))
         else:
             print(table(summarise(results), states))

@@ -26,13 +26,17 @@ import argparse
 import copy
 import functools
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client
+
 from bench.__main__ import RESULTS, _sizes
 from bench.baseline import Baseline
+from bench.measure import StepResult
 from bench.program import PROJECT, ProgramSide
 from bench.report import Median, summarise, write_json
 from bench.runner import Outcome, in_sandbox, wait_until_collected
@@ -61,7 +65,7 @@ def shard_edits(base: Workload) -> list[Edit]:
     return [added, changed, Edit("remove-one", "delete", removed, copy.deepcopy(proposed))]
 
 
-def run(sizes: list[int], workdir: Path, save: Path) -> dict[int, dict[str, dict[str, Median]]]:
+def run(sizes: list[int], workdir: Path, save: Path) -> Outcome:
     options = Options(sizes, {n: default_shards(n) for n in sizes}, workdir)
 
     def body(box: Sandbox) -> Outcome:
@@ -75,8 +79,7 @@ def run(sizes: list[int], workdir: Path, save: Path) -> dict[int, dict[str, dict
             write_json(save, meta=session.outcome.meta, results=session.outcome.results, states={})
         return session.outcome
 
-    outcome = in_sandbox(workdir, False, print, body)
-    return summarise(outcome.results)
+    return in_sandbox(workdir, False, print, body)
 
 
 def _one_size(session: _Session, program_dir: Path, files: Path, size: int, shards: int) -> None:
@@ -88,6 +91,7 @@ def _one_size(session: _Session, program_dir: Path, files: Path, size: int, shar
     session.writer.delete_all(BINDINGS_NAMESPACE)
     session.writer.create(base)
     session.measure("baseline", "fleet-up", size, baseline.up)
+    wait_until_observed(session.api)
 
     environment = f"fleet-{size}"
     placement = Placement().extended(binding_counts(base.manifests()), shards)
@@ -103,6 +107,7 @@ def _one_size(session: _Session, program_dir: Path, files: Path, size: int, shar
     env.target = shard_stack_name(environment, index)
     env.up()  # adopts what the baseline built for this shard's workspaces
     env.up()
+    wait_until_observed(session.api)
 
     def last() -> dict[str, Any]:
         return env.last.as_json()
@@ -131,6 +136,27 @@ def _one_size(session: _Session, program_dir: Path, files: Path, size: int, shar
     session.writer.delete_all(BINDINGS_NAMESPACE)
 
 
+def wait_until_observed(api: Any, timeout: float = 1800.0) -> None:
+    """Wait until the Deployment controller has synced every Deployment the baseline just
+    created. Until then it works through a backlog of thousands, and a status write that waits
+    for it (a binding scaled 0 -> 1, :mod:`components.binding_status`) would measure the
+    backlog, not the change."""
+    apps = client.AppsV1Api(api)
+    deadline = time.monotonic() + timeout
+    while True:
+        items = apps.list_namespaced_deployment(BROWSER_NAMESPACE).items
+        behind = [
+            d
+            for d in items
+            if (d.status.observed_generation if d.status else None) != d.metadata.generation
+        ]
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(behind)} Deployments still unsynced after {timeout}s")
+        time.sleep(2)
+
+
 def table(medians: Mapping[int, Mapping[str, Mapping[str, Median]]]) -> str:
     """Seconds per step and N, each with its ratio to the first N."""
     sizes = sorted(medians)
@@ -156,6 +182,31 @@ def table(medians: Mapping[int, Mapping[str, Mapping[str, Median]]]) -> str:
     return "\n".join(lines)
 
 
+def cpu_lines(results: Iterable[StepResult]) -> str:
+    """Whose CPU the program's three edits used (preview + up, CPU-seconds), per N.
+
+    The sandbox's control plane runs on the same cores as the program, and it works harder as
+    the fleet grows (the controller-manager's resyncs, the API server's lists): split this way,
+    a growing wall time can be told apart from a growing program.
+    """
+    totals: dict[int, dict[str, float]] = {}
+    for result in results:
+        if result.side != "program" or result.step.split(":")[0] not in EDIT_STEPS:
+            continue
+        by_group = totals.setdefault(result.size, {"program": 0.0, "sandbox": 0.0})
+        for role, seconds in (result.extra.get("cpu_seconds") or {}).items():
+            by_group["sandbox" if role.startswith("sandbox") else "program"] += float(seconds)
+    sizes = sorted(totals)
+    lines = ["CPU-seconds of the three edits (preview + up), by whose processes:"]
+    for group, title in (
+        ("program", "runner, CLI, program, providers"),
+        ("sandbox", "sandbox API server, controllers, etcd, db"),
+    ):
+        cells = "".join(f"{totals[n][group]:>16.1f}" for n in sizes)
+        lines.append(f"{title:<44}{cells}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.shards.fleet", description=__doc__)
     parser.add_argument("--sizes", type=_sizes, help="comma-separated N (default 1000,5000)")
@@ -164,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     output: Path = args.output or RESULTS / f"fleet-{stamp}.json"
-    medians = run(args.sizes or DEFAULT_SIZES, args.workdir, output)
-    print(table(medians))
+    outcome = run(args.sizes or DEFAULT_SIZES, args.workdir, output)
+    print(table(summarise(outcome.results)))
+    print(cpu_lines(outcome.results))
     print(f"\nwritten {output}")
     return 0
 

@@ -15,6 +15,7 @@ from bench.measure import StepResult
 from bench.report import summarise
 from bench.shards.__main__ import shard_counts
 from bench.shards.environment import parse_log
+from bench.shards.fleet import cpu_lines as fleet_cpu_lines
 from bench.shards.fleet import shard_edits
 from bench.shards.fleet import table as fleet_table
 from bench.shards.plan import (
@@ -201,3 +202,20 @@ def test_fleet_table_sums_preview_and_up_and_compares_with_the_first_size() -> N
     assert lines["add-one, preview + up"].split() == ["10.0", "s", "x1.00", "15.0", "s", "x1.50"]
     assert lines["baseline add-one"].split() == ["2.0", "s", "x1.00", "10.0", "s", "x5.00"]
     assert lines["change-one, preview + up"].split() == ["-", "-"]
+
+
+def test_fleet_cpu_lines_split_the_programs_processes_from_the_sandboxs() -> None:
+    def edit(step: str, size: int, cpu: dict[str, float]) -> StepResult:
+        result = _result("program", step, 1.0, size=size)
+        result.extra["cpu_seconds"] = cpu
+        return result
+
+    results = [
+        edit("add-one:up", 1000, {"engine (pulumi CLI)": 2.0, "sandbox kube-apiserver": 1.0}),
+        edit("add-one:preview", 1000, {"program (python)": 1.5, "sandbox etcd": 0.5}),
+        edit("add-one:up", 5000, {"engine (pulumi CLI)": 2.5, "sandbox kube-apiserver": 4.0}),
+        edit("preview", 5000, {"engine (pulumi CLI)": 99.0}),  # not an edit: left out
+    ]
+    program, sandbox = fleet_cpu_lines(results).splitlines()[1:]
+    assert program.split()[-2:] == ["3.5", "2.5"]
+    assert sandbox.split()[-2:] == ["1.5", "4.0"]
