@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -42,7 +41,7 @@ from bench.report import Median, summarise, write_json
 from bench.runner import Outcome, in_sandbox, wait_until_collected
 from bench.shards.environment import ShardedEnvironment
 from bench.shards.plan import Edit, default_shards, edits, workload
-from bench.shards.runner import Options, _Session, _write
+from bench.shards.runner import Options, _Session, _write, measure_edits
 from bench.workload import Workload
 from components.kube_client import new_api_client
 from components.placement import Placement, binding_counts
@@ -114,13 +113,7 @@ def _one_size(session: _Session, program_dir: Path, files: Path, size: int, shar
 
     current = _write(files / f"fleet-{size}-current.yaml", base.manifests())
     session.measure("program", "preview", size, lambda: env.preview(current), last)
-    for edit in shard_edits(base):
-        proposed = _write(files / f"fleet-{size}-{edit.step}.yaml", edit.proposed)
-        session.measure(
-            "program", f"{edit.step}:preview", size, functools.partial(env.preview, proposed), last
-        )
-        session.apply(base, edit)
-        session.measure("program", f"{edit.step}:up", size, env.up, last)
+    measure_edits(session, env, base, shard_edits(base), files / f"fleet-{size}")
 
     shard = PulumiCli(side.cli.project_dir, env.target, side.cli.env, timeout=side.cli.timeout)
     shard.run("destroy", "--yes", "--skip-preview")

@@ -162,18 +162,34 @@ def _program(
     session.measure(
         "program", "preview-all", size, lambda: env.preview(current, all_shards=True), last
     )
-    for edit in edits(base):
-        proposed = _write(files / f"{size}-{edit.step}.yaml", edit.proposed)
-        session.measure(
-            "program", f"{edit.step}:preview", size, functools.partial(env.preview, proposed), last
-        )
-        session.apply(base, edit)
-        session.measure("program", f"{edit.step}:up", size, env.up, last)
+    measure_edits(session, env, base, edits(base), files / str(size))
     session.outcome.states[size]["after_edits"] = {
         k: v for k, v in env.state().items() if k in ("bytes", "resources", "largest_bytes")
     }
     session.measure("program", "destroy", size, env.destroy)
     env.remove()
+
+
+def measure_edits(
+    session: _Session, env: ShardedEnvironment, base: Workload, planned: list[Edit], prefix: Path
+) -> None:
+    """Each edit as a pipeline meets it: the preview of the proposed file, the merge reaching
+    the cluster (untimed), the ``up`` it triggers."""
+
+    def last() -> dict[str, Any]:
+        return env.last.as_json()
+
+    for edit in planned:
+        proposed = _write(prefix.with_name(f"{prefix.name}-{edit.step}.yaml"), edit.proposed)
+        session.measure(
+            "program",
+            f"{edit.step}:preview",
+            base.size,
+            functools.partial(env.preview, proposed),
+            last,
+        )
+        session.apply(base, edit)
+        session.measure("program", f"{edit.step}:up", base.size, env.up, last)
 
 
 def _baseline(session: _Session, base: Workload) -> None:
