@@ -149,7 +149,7 @@ def object_selectors(workspaces: Collection[str] | None) -> list[str]:
 
 def read_objects(
     api: client.ApiClient, namespace: str, workspaces: Collection[str] | None = None
-) -> Iterable[LiveObject]:
+) -> list[LiveObject]:
     """The purpose-labelled Deployments and Services (of ``workspaces``), read as raw JSON.
 
     Turning thousands of Deployments into the client's model objects would cost seconds, while
@@ -157,7 +157,7 @@ def read_objects(
     """
     apps = client.AppsV1Api(api)
     core = client.CoreV1Api(api)
-    seen: set[tuple[str, str]] = set()
+    found: dict[tuple[str, str], LiveObject] = {}
     for selector in object_selectors(workspaces):
         deployments = apps.list_namespaced_deployment(
             namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
@@ -166,9 +166,7 @@ def read_objects(
         for item in _items(deployments):
             template = ((item.get("spec") or {}).get("template") or {}).get("metadata") or {}
             live = _live("Deployment", item.get("metadata") or {}, template.get("annotations"))
-            if (live.kind, live.name) not in seen:
-                seen.add((live.kind, live.name))
-                yield live
+            found.setdefault((live.kind, live.name), live)
         services = core.list_namespaced_service(
             namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
             _preload_content=False,
@@ -176,9 +174,8 @@ def read_objects(
         for item in _items(services):
             metadata = item.get("metadata") or {}
             live = _live("Service", metadata, metadata.get("annotations"))
-            if (live.kind, live.name) not in seen:
-                seen.add((live.kind, live.name))
-                yield live
+            found.setdefault((live.kind, live.name), live)
+    return list(found.values())
 
 
 def _items(response: Any) -> list[dict[str, Any]]:
