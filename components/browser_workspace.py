@@ -14,7 +14,8 @@ Children (all parented here, so ``pulumi stack`` shows one tree per workspace):
 The same password ``Output`` feeds the Secret and the Guacamole connection, and the connection's
 hostname is the Service's cluster DNS name, so the two sides cannot drift apart.
 
-Order (revoke first): the Guacamole user and connection depend on every Kubernetes object, so
+Order (revoke first): the Guacamole user depends on every Kubernetes object (on the Deployment
+and Service directly, the rest through the Deployment) and the connection on the user, so
 they are created last (access is granted once the browser exists) and deleted first (access ends
 before anything else is touched, and a Kubernetes API that is down cannot keep a removed user's
 connection alive). The Deployment depends on its NetworkPolicy, so no pod of it starts before
@@ -100,10 +101,10 @@ class BrowserWorkspace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=adopted),
         )
 
-        kubernetes_objects: list[pulumi.Resource] = [self.secret, self.deployment, self.service]
-        if self.network_policy is not None:
-            kubernetes_objects.append(self.network_policy)
-        rows_last = pulumi.ResourceOptions(parent=self, depends_on=kubernetes_objects)
+        # The Deployment already waits for the Secret and the NetworkPolicy, and the connection
+        # for the user (its entity id), so these two edges order the rows after every
+        # Kubernetes object and delete them first; each edge is a URN stored in the state.
+        rows_last = pulumi.ResourceOptions(parent=self, depends_on=[self.deployment, self.service])
         # No password: users sign in through OpenID Connect (Keycloak), never with a password.
         self.user = GuacamoleUser(
             f"{name}-guacamole-user", username=plan.guacamole_username, opts=rows_last
@@ -118,7 +119,7 @@ class BrowserWorkspace(pulumi.ComponentResource):
             password=self.password,
             disable_copy=settings.disable_copy,
             disable_paste=settings.disable_paste,
-            opts=rows_last,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.register_outputs(self.summary())

@@ -170,25 +170,32 @@ def test_up_creates_every_object_and_row(stack: PulumiCli, sandbox: Sandbox) -> 
     assert "created" in result.stdout
 
 
-def test_state_records_only_the_programs_frames(stack: PulumiCli) -> None:
-    """The stack trace stored per resource names program files only (components.stack_traces).
+def test_state_records_only_the_declaring_line(stack: PulumiCli) -> None:
+    """The stack trace stored per resource is one program line (components.stack_traces).
 
     The root Stack resource is registered by the SDK before the program is imported, so it keeps
-    the SDK's full trace; every resource the program declares must not."""
+    the SDK's full trace; every resource the program declares keeps the line that declared it,
+    which is also its ``sourcePosition``."""
     declared = [
         res
         for res in stack.export_state()["deployment"]["resources"]
         if res.get("sourcePosition") and res["type"] != "pulumi:pulumi:Stack"
     ]
     assert len(declared) > len(INITIAL) * 5
+    traces = {res["urn"]: res.get("stackTrace") or [] for res in declared}
+    longer = {urn: trace for urn, trace in traces.items() if len(trace) != 1}
+    assert not longer
     outside = {
-        res["type"]: frame.get("sourcePosition", "")
+        res["type"]: res["sourcePosition"]
         for res in declared
-        for frame in res.get("stackTrace") or []  # the state keeps the frames as a list
-        if not frame.get("sourcePosition", "").startswith("project:///")
-        or any(part in frame["sourcePosition"] for part in ("/../", "/.venv/", "site-packages"))
+        if not res["sourcePosition"].startswith("project:///")
+        or any(part in res["sourcePosition"] for part in ("/../", "/.venv/", "site-packages"))
+        or traces[res["urn"]][0].get("sourcePosition") != res["sourcePosition"]
     }
     assert not outside
+    # A Guacamole row is declared by the binding's component, not by its own class's constructor.
+    users = [res for res in declared if res["type"].endswith("guacamole:User")]
+    assert users and all("browser_workspace.py#" in res["sourcePosition"] for res in users)
 
 
 def test_second_preview_and_up_change_nothing(stack: PulumiCli, sandbox: Sandbox) -> None:

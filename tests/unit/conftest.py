@@ -129,6 +129,19 @@ class PulumiHarness:
         (found,) = [r for r in self.monitor.registered if r.urn == urn]
         return found
 
+    def reaches(self, resource: Registered) -> set[str]:
+        """The URNs ``resource`` depends on, directly or through others: what the engine
+        creates before it and deletes after it."""
+        by_urn = {r.urn: r for r in self.monitor.registered}
+        found: set[str] = set()
+        pending = list(resource.dependencies)
+        while pending:
+            urn = pending.pop()
+            if urn not in found:
+                found.add(urn)
+                pending.extend(by_urn[urn].dependencies if urn in by_urn else [])
+        return found
+
 
 @pytest.fixture
 def harness() -> Iterator[PulumiHarness]:

@@ -134,7 +134,7 @@ def test_password_and_hostname_reach_both_sides(harness: PulumiHarness):
     assert connection.inputs["hostname"] == (
         f"{service['name']}.{service['namespace']}.svc.cluster.local"
     )
-    assert harness.one("core/v1:Service", f"{name}-service").urn in connection.dependencies
+    assert harness.one("core/v1:Service", f"{name}-service").urn in harness.reaches(connection)
 
 
 def test_connection_joins_the_workspace_group_and_the_user(harness: PulumiHarness):
@@ -327,6 +327,28 @@ def test_no_browser_pod_outlives_or_predates_its_network_policy(harness: PulumiH
     name = _name("default-generic-workspace", "jane.doe@example.org")
     policy = harness.one("NetworkPolicy", f"{name}-network-policy")
     assert policy.urn in harness.one("apps/v1:Deployment", name).dependencies
+
+
+def test_guacamole_rows_come_after_every_kubernetes_object_and_go_before_them(
+    harness: PulumiHarness,
+):
+    """Access is granted once the browser exists and revoked before anything else is touched."""
+    _declare(harness, manifest("ann"))
+    name = _name("default-generic-workspace", "jane.doe@example.org")
+    objects = [
+        harness.one("core/v1:Secret", f"{name}-vnc"),
+        harness.one("NetworkPolicy", f"{name}-network-policy"),
+        harness.one("apps/v1:Deployment", name),
+        harness.one("core/v1:Service", f"{name}-service"),
+    ]
+    user = harness.one("guacamole:User", f"{name}-guacamole-user")
+    connection = harness.one("guacamole:Connection", f"{name}-guacamole-connection")
+    for rows in (user, connection):
+        assert {o.urn for o in objects} <= harness.reaches(rows), rows.name
+    for obj in objects:
+        assert not {user.urn, connection.urn} & harness.reaches(obj), obj.name
+    # Each edge is a URN in the state: the connection names no object the user already orders.
+    assert not {o.urn for o in objects} & set(connection.dependencies)
 
 
 def test_network_policy_and_status_writing_can_be_switched_off(harness: PulumiHarness):
