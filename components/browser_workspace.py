@@ -122,7 +122,9 @@ class BrowserWorkspace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        self.register_outputs(self.summary())
+        # No ``register_outputs``: the stack's ``workspaces`` output already carries the summary,
+        # and registering it would store it a second time and cost a checkpoint write (of the
+        # whole state, with the file backend) for every binding an ``up`` creates.
 
     def summary(self) -> dict[str, Any]:
         """What the stack reports per binding of this workspace."""

@@ -69,6 +69,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.recording_mocks = mocks
         self.registered: list[Registered] = []
+        self.outputs_registered: list[str] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -86,6 +87,10 @@ class RecordingMonitor(MockMonitor):
                 )
             )
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.outputs_registered.append(request.urn)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 class ListLogHandler(logging.Handler):

@@ -6,6 +6,7 @@ import logging
 from datetime import date
 from typing import Any
 
+import pulumi
 import pytest
 
 from components import naming, sharding
@@ -349,6 +350,26 @@ def test_guacamole_rows_come_after_every_kubernetes_object_and_go_before_them(
         assert not {user.urn, connection.urn} & harness.reaches(obj), obj.name
     # Each edge is a URN in the state: the connection names no object the user already orders.
     assert not {o.urn for o in objects} & set(connection.dependencies)
+
+
+def test_a_binding_component_registers_no_outputs_of_its_own(harness: PulumiHarness):
+    """Each registration is one more checkpoint write per binding; the stack output has them."""
+
+    def declare_with_a_control() -> Any:
+        control = pulumi.ComponentResource("test:index:Control", "control")
+        control.register_outputs({"seen": True})
+        return declare(
+            settings_from_values({}),
+            ListSource(manifest("ann")),
+            today=TODAY,
+            inventory=lambda *_: Inventory(),
+        )
+
+    harness.run(declare_with_a_control)
+    name = _name("default-generic-workspace", "jane.doe@example.org")
+    component = harness.one("awms:index:BrowserWorkspace", name)
+    assert harness.one("test:index:Control", "control").urn in harness.monitor.outputs_registered
+    assert component.urn not in harness.monitor.outputs_registered
 
 
 def test_network_policy_and_status_writing_can_be_switched_off(harness: PulumiHarness):
