@@ -153,7 +153,31 @@ def state_lines(state: Mapping[str, Any], size: int) -> list[str]:
             f"       bindings per shard: min {min(spread)}, max {max(spread)}, "
             f"mean {sum(spread) / len(spread):.0f} ({', '.join(str(n) for n in spread)})"
         )
+    breakdown = per_binding_line(state.get("by_type") or {}, size)
+    if breakdown:
+        lines.append(breakdown)
     return lines
+
+
+def per_binding_line(by_type: Mapping[str, Mapping[str, int]], size: int) -> str:
+    """kB per binding of each resource type declared once per binding, largest first, with the
+    Kubernetes objects' sum: what a per-binding state target can and cannot reach, since the
+    kubernetes provider stores each object's inputs twice and its whole live object."""
+    if not size:
+        return ""
+    each = sorted(
+        (
+            (entry["bytes"] / size / 1e3, kind.rsplit(":", 1)[-1], kind.startswith("kubernetes:"))
+            for kind, entry in by_type.items()
+            if entry.get("resources") == size
+        ),
+        reverse=True,
+    )
+    if not each:
+        return ""
+    kubernetes = sum(kb for kb, _, is_object in each if is_object)
+    parts = ", ".join(f"{name} {kb:.1f}" for kb, name, _ in each)
+    return f"       per binding (kB): {parts}; Kubernetes objects together {kubernetes:.1f}"
 
 
 def table(

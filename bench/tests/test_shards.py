@@ -26,7 +26,7 @@ from bench.shards.plan import (
     edits,
     workload,
 )
-from bench.shards.report import rows, table
+from bench.shards.report import per_binding_line, rows, table
 from bench.sqlstats import SqlCounts
 from components.sharding import suggested_shards
 
@@ -147,6 +147,22 @@ def test_rows_add_preview_and_up_and_compare_with_target_baseline_and_single_sta
     assert "12.0 kB/binding (target <= 15: yes" in text
     assert "largest stack 2.50 MB (e.shard-11) (target <= 2 MB: NO)" in text
     assert "max 140" in text
+
+
+def test_per_binding_line_lists_the_types_declared_once_per_binding_largest_first() -> None:
+    by_type = {
+        "kubernetes:apps/v1:Deployment": {"resources": 1000, "bytes": 9_700_000},
+        "kubernetes:core/v1:Secret": {"resources": 1000, "bytes": 4_200_000},
+        "pulumi-python:dynamic/guacamole:Connection": {"resources": 1000, "bytes": 3_100_000},
+        "pulumi-python:dynamic/guacamole:ConnectionGroup": {"resources": 50, "bytes": 80_000},
+        "kubernetes:core/v1:ConfigMap": {"resources": 1, "bytes": 10_000},
+    }
+    line = per_binding_line(by_type, 1000)
+    assert line.endswith(
+        "Deployment 9.7, Secret 4.2, Connection 3.1; Kubernetes objects together 13.9"
+    )
+    assert "ConnectionGroup" not in line and "ConfigMap" not in line
+    assert per_binding_line(by_type, 0) == "" and per_binding_line({}, 1000) == ""
 
 
 def test_targets_and_single_stack_figures_only_at_1000() -> None:
