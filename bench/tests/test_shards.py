@@ -6,6 +6,8 @@ No timings are asserted: the figures fed to the table are made up to check its a
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from bench.cpu import _role
 from bench.kubestats import KubeCounts
 from bench.measure import StepResult
 from bench.report import summarise
+from bench.shards import fleet
 from bench.shards.__main__ import shard_counts
 from bench.shards.environment import parse_log
 from bench.shards.fleet import cpu_lines as fleet_cpu_lines
@@ -235,3 +238,47 @@ def test_fleet_cpu_lines_split_the_programs_processes_from_the_sandboxs() -> Non
     program, sandbox = fleet_cpu_lines(results).splitlines()[1:]
     assert program.split()[-2:] == ["3.5", "2.5"]
     assert sandbox.split()[-2:] == ["1.5", "4.0"]
+
+
+class _Deployments:
+    """A Deployment list whose unsynced count follows a script, one entry per list call."""
+
+    def __init__(self, behind: list[int]) -> None:
+        self.behind = behind
+        self.calls = 0
+
+    def list_namespaced_deployment(self, _namespace: str) -> Any:
+        count = self.behind[min(self.calls, len(self.behind) - 1)]
+        self.calls += 1
+        synced = SimpleNamespace(
+            metadata=SimpleNamespace(generation=1), status=SimpleNamespace(observed_generation=1)
+        )
+        stale = SimpleNamespace(metadata=SimpleNamespace(generation=1), status=None)
+        return SimpleNamespace(items=[stale] * count + [synced])
+
+
+def _fake_clock(monkeypatch: pytest.MonkeyPatch, deployments: _Deployments) -> list[float]:
+    now = [0.0]
+    monkeypatch.setattr("bench.shards.fleet.client.AppsV1Api", lambda _api: deployments)
+    monkeypatch.setattr("bench.shards.fleet.time.monotonic", lambda: now[0])
+    monkeypatch.setattr(
+        "bench.shards.fleet.time.sleep", lambda seconds: now.__setitem__(0, now[0] + seconds)
+    )
+    return now
+
+
+def test_the_controller_wait_lasts_while_the_backlog_shrinks(monkeypatch: pytest.MonkeyPatch):
+    # 2,000 s of steady progress: longer than any fixed limit of half an hour.
+    deployments = _Deployments([1000 - i for i in range(1001)])
+    now = _fake_clock(monkeypatch, deployments)
+    fleet.wait_until_observed(object(), stall=10.0)
+    assert deployments.calls == 1001 and now[0] == 2000.0
+
+
+def test_the_controller_wait_fails_when_the_backlog_stops_shrinking(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    deployments = _Deployments([5, 4, 4])
+    _fake_clock(monkeypatch, deployments)
+    with pytest.raises(RuntimeError, match=r"4 Deployments still unsynced, none synced for 10\.0s"):
+        fleet.wait_until_observed(object(), stall=10.0)
