@@ -25,8 +25,8 @@ from typing import Any
 
 from bench.program import PROJECT, state_by_type
 from components.sharding import shard_stack_name
+from components.watch.checkpoints import checkpoint_path, read_checkpoint, read_deployment
 from components.watch.overrides import Project
-from components.watch.shards import checkpoint_path, read_deployment
 from sandbox.pulumi_cli import PulumiCli
 
 _SHARDS_LINE = re.compile(r"(\d+) shard\(s\), (\d+) (?:to update|touched)")
@@ -115,15 +115,22 @@ class ShardedEnvironment:
 
     # -- observations and clean-up (never timed) ---------------------------------------------
     def state(self) -> dict[str, Any]:
-        """Bytes on disk and resources of every shard's checkpoint, the largest, and by type."""
+        """Bytes and resources of every shard's checkpoint, the largest, and by type.
+
+        ``bytes`` is the JSON the engine encodes at every checkpoint write; ``file_bytes`` what
+        is on disk, less than that when the CLI compresses its checkpoints."""
         project = Project.load(self.cli.project_dir)
         stacks: dict[str, dict[str, int]] = {}
         by_type: dict[str, dict[str, int]] = {}
         for stack in self.stacks():
             path = checkpoint_path(self.backend, PROJECT, stack)
             resources = read_deployment(self.backend, project, stack).get("resources") or []
-            size = path.stat().st_size if path.exists() else 0
-            stacks[stack] = {"bytes": size, "resources": len(resources)}
+            exists = path.exists()
+            stacks[stack] = {
+                "bytes": len(read_checkpoint(path)) if exists else 0,
+                "file_bytes": path.stat().st_size if exists else 0,
+                "resources": len(resources),
+            }
             for kind, entry in state_by_type(resources).items():
                 total = by_type.setdefault(kind, {"resources": 0, "bytes": 0})
                 total["resources"] += entry["resources"]
@@ -132,6 +139,7 @@ class ShardedEnvironment:
         return {
             "shards": self.shards,
             "bytes": sum(s["bytes"] for s in stacks.values()),
+            "file_bytes": sum(s["file_bytes"] for s in stacks.values()),
             "resources": sum(s["resources"] for s in stacks.values()),
             "largest_stack": largest,
             "largest_bytes": stacks[largest]["bytes"],

@@ -148,6 +148,12 @@ def state_lines(state: Mapping[str, Any], size: int) -> list[str]:
         + (f": {_met(largest <= TARGET_LARGEST_STACK_BYTES)}" if at_target else " at 1,000")
         + ")",
     ]
+    on_disk = int(state.get("file_bytes") or total)
+    if on_disk != total:
+        lines.append(
+            f"       on disk (compressed): {on_disk / 1e6:.2f} MB, {on_disk / size / 1e3:.1f} "
+            f"kB/binding; the engine encodes the {total / 1e6:.2f} MB of JSON at every write"
+        )
     if spread:
         lines.append(
             f"       bindings per shard: min {min(spread)}, max {max(spread)}, "

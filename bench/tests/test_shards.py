@@ -150,6 +150,10 @@ def test_rows_add_preview_and_up_and_compare_with_target_baseline_and_single_sta
     assert "12.0 kB/binding (target <= 15: yes" in text
     assert "largest stack 2.50 MB (e.shard-11) (target <= 2 MB: NO)" in text
     assert "max 140" in text
+    assert "compressed" not in text
+    compressed = table(summarise(results), {1000: {**state, "file_bytes": 1_500_000}})
+    assert "12.0 kB/binding (target <= 15: yes" in compressed
+    assert "on disk (compressed): 1.50 MB, 1.5 kB/binding" in compressed
 
 
 def test_per_binding_line_lists_the_types_declared_once_per_binding_largest_first() -> None:

@@ -34,6 +34,7 @@ from components.settings import Settings
 from components.shard_digest import CONTEXT_ENV
 from components.sharding import workspace_named
 from components.watch import refusals
+from components.watch.checkpoints import checkpoint_digest, read_deployment
 from components.watch.config import UpConfig
 from components.watch.locks import backend_root, state_directories
 from components.watch.oneshot import update_stack
@@ -43,12 +44,10 @@ from components.watch.pulumi_process import InterruptiblePulumiCommand
 from components.watch.runner import StackRunner, backend_url, config_values
 from components.watch.shards import (
     Environment,
-    checkpoint_digest,
     environment_stacks,
     expected_digests,
     merged_state,
     prepare_shard_stacks,
-    read_deployment,
     recorded_digest,
     run_context,
     stack_outputs,

@@ -40,6 +40,7 @@ from components.placement_store import PlacementStore, PlacementStoreError, Stor
 from components.settings import SettingsError
 from components.sharding import MAX_SHARDS, split_stack_name
 from components.watch import shard_plan
+from components.watch.checkpoints import read_deployment
 from components.watch.locks import LockKeeper, StackLockedError, backend_root
 from components.watch.overrides import Project
 from components.watch.placing import held_counts
@@ -50,7 +51,6 @@ from components.watch.shards import (
     Environment,
     list_stacks,
     prepare_shard_stacks,
-    read_deployment,
     shards_setting,
 )
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +38,7 @@ from components.sharding import (
     shard_stack_name,
     split_stack_name,
 )
+from components.watch.checkpoints import read_deployment, stack_file_name
 from components.watch.locks import backend_root, stacks_directory, state_directories
 from components.watch.overrides import Project
 from components.watch.pulumi_process import InterruptiblePulumiCommand
@@ -196,20 +196,24 @@ complete; a writer killed before the rename leaves it behind)."""
 
 
 def stacks_on_disk(root: Path, environment: Environment) -> list[Mapping[str, Any]] | None:
-    """The project's stacks in a DIY backend's directory; ``None`` where it cannot tell (a
-    compressed state, or a backend without the per-project layout): ask the CLI then."""
+    """The project's stacks in a DIY backend's directory; ``None`` where it cannot tell (a file
+    that is no checkpoint, or a backend without the per-project layout): ask the CLI then."""
     directory = stacks_directory(root, environment.project.name)
     if not directory.is_dir():
         return None
     name = environment.name.rsplit("/", 1)[-1]
     wanted = {stack.rsplit("/", 1)[-1] for stack in environment_stacks(environment)}
     entries: list[Mapping[str, Any]] = []
+    seen: set[str] = set()
     for path in sorted(directory.iterdir()):
         if path.name.endswith(_NOT_STACKS) or path.name.startswith("."):
             continue
-        if path.suffix != ".json":
+        stack = stack_file_name(path.name)
+        if stack is None:
             return None
-        stack = path.name.removesuffix(".json")
+        if stack in seen:
+            continue  # a compression setting changed and both variants exist for a moment
+        seen.add(stack)
         entry: dict[str, Any] = {"name": stack}
         if split_stack_name(stack)[0] == name and stack not in wanted:
             deployment = read_deployment(root, environment.project, stack)
@@ -289,41 +293,6 @@ def shard_files(project: Project, environment: str) -> list[Path]:
     """The generated shard stack files of ``environment`` that exist now."""
     prefix = f"Pulumi.{environment.rsplit('/', 1)[-1]}.shard-"
     return sorted(p for p in project.stack_config_dir.glob(f"{prefix}*.yaml"))
-
-
-def checkpoint_path(root: Path, project: str, stack: str) -> Path:
-    """Where a DIY (``file://``) backend keeps ``stack``'s state."""
-    return stacks_directory(root, project) / f"{stack.rsplit('/', 1)[-1]}.json"
-
-
-def read_deployment(root: Path, project: Project, stack: str) -> dict[str, Any]:
-    """The ``deployment`` part of ``stack``'s state on a DIY backend, read from its checkpoint
-    file (no CLI start-up per shard); empty when the stack has never been updated."""
-    path = checkpoint_path(root, project.name, stack)
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    latest = (state.get("checkpoint") or {}).get("latest")
-    return dict(latest) if isinstance(latest, Mapping) else {}
-
-
-_DIGEST_OUTPUT = re.compile(rb'"inputDigest":\s*"([0-9a-f]{64})"')
-
-
-def checkpoint_digest(root: Path, project: Project, stack: str) -> str | None:
-    """The ``inputDigest`` output in ``stack``'s checkpoint file, found without parsing it.
-
-    Every run of the environment needs the digest of every shard, but the state of only the
-    shards it runs: a text search keeps that cost independent of the size of the others.
-    Only the root Stack resource has an output of that name.
-    """
-    try:
-        text = checkpoint_path(root, project.name, stack).read_bytes()
-    except OSError:
-        return None
-    match = _DIGEST_OUTPUT.search(text)
-    return match.group(1).decode() if match else None
 
 
 def stack_outputs(deployment: Mapping[str, Any]) -> dict[str, Any]:

@@ -128,6 +128,20 @@ def test_each_shard_previews_clean_and_the_next_up_touches_none(env: PulumiCli):
     assert f"{SHARDS} shard(s), 0 to update" in output
 
 
+def test_compressed_checkpoints_are_read_like_plain_ones(env: PulumiCli, sandbox: Sandbox):
+    """With ``PULUMI_DIY_BACKEND_ZSTD`` the CLI writes ``<stack>.json.zst``; the runner still
+    finds every shard's digest there (no shard runs again) and so does the CLI without it."""
+    zstd = PulumiCli(env.project_dir, env.stack, {**env.env, "PULUMI_DIY_BACKEND_ZSTD": "true"})
+    check(run_watch(zstd, "up", "--all-shards"))
+    stacks = sandbox.backend_dir / ".pulumi" / "stacks" / "awms-browser-workspaces"
+    for index in range(SHARDS):
+        assert (stacks / f"{STACK}.shard-{index}.json.zst").is_file()
+        assert not (stacks / f"{STACK}.shard-{index}.json").exists()
+    assert f"{SHARDS} shard(s), 0 to update" in check(run_watch(zstd, "up"))
+    assert f"{SHARDS} shard(s), 0 to update" in check(run_watch(env, "up"))
+    assert change_summary(shard_cli(env, 1).preview_json()) == {}
+
+
 def test_the_environment_stack_itself_is_refused_before_anything_is_deleted(
     env: PulumiCli, sandbox: Sandbox
 ):

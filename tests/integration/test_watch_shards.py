@@ -27,7 +27,7 @@ import pytest
 
 from components.naming import deployment_name, guacamole_username
 from components.sharding import shard_of
-from components.watch.shards import checkpoint_path
+from components.watch.checkpoints import checkpoint_path
 from sandbox.environment import Sandbox
 from sandbox.pulumi_cli import PulumiCli
 from tests.factories import workspaces_by_shard as shards_of_workspaces

@@ -13,16 +13,14 @@ import yaml
 
 from components.shard_digest import binding_view, input_digest
 from components.sharding import ShardScope, shard_of
+from components.watch.checkpoints import checkpoint_digest, checkpoint_path, read_deployment
 from components.watch.overrides import Project
 from components.watch.shards import (
-    checkpoint_digest,
-    checkpoint_path,
     expected_digests,
     list_stacks,
     load_environment,
     merged_state,
     prepare_shard_stacks,
-    read_deployment,
     recorded_digest,
     require_settled,
     stack_outputs,
@@ -261,14 +259,14 @@ def test_a_file_backend_lists_its_stacks_without_the_cli(tmp_path: Path):
     assert not [c for c in command.calls if c[:2] == ["stack", "ls"]]
 
 
-@pytest.mark.parametrize("layout", ["compressed", "no project directory"])
+@pytest.mark.parametrize("layout", ["a file that is no checkpoint", "no project directory"])
 def test_a_backend_it_cannot_read_is_listed_by_the_cli(tmp_path: Path, layout: str):
     box = project(tmp_path, 2)
     environment = load_environment(box, "prod")
     backend = tmp_path / "backend"
-    if layout == "compressed":
+    if layout == "a file that is no checkpoint":
         path = write_checkpoint(backend, box, "prod.shard-0", 3)
-        path.with_name(path.name + ".gz").write_bytes(b"")
+        path.with_name("prod.shard-0.yaml").write_bytes(b"")
     else:
         (backend / ".pulumi" / "stacks").mkdir(parents=True)
     command = FakeCommand(["prod.shard-0"])
