@@ -227,7 +227,13 @@ def read_live_inventory(settings: Settings, scope: ShardScope) -> Inventory:
     """The live objects (of ``scope``'s own workspaces, where it can name them) and
     connections, read with the program's own credentials."""
     dsn = resolve_dsn(pulumi.Config().get, os.environ)
-    return read_inventory(settings.kubeconfig, settings.namespace, dsn, scope.listed_workspaces())
+    return read_inventory(
+        settings.kubeconfig,
+        settings.namespace,
+        dsn,
+        scope.listed_workspaces(),
+        scope.placed_elsewhere(),
+    )
 
 
 def _identities(

@@ -101,13 +101,17 @@ class ShardScope:
     def owns(self, workspace: str | None) -> bool:
         """Whether this stack declares the bindings of ``workspace`` (``None``: a manifest
         naming none). With a placement map, a workspace it has not placed is nobody's yet."""
-        if self.whole:
-            return True
-        if workspace is None:
-            return self.first
+        return self.owner(workspace) == self.index
+
+    def owner(self, workspace: str | None) -> int | None:
+        """The index of the stack that declares the bindings of ``workspace`` (``None``: a
+        placed environment's workspace it has not placed yet), whichever stack asks: one
+        pass over the bindings sorts them for every shard of the environment."""
+        if self.whole or workspace is None:
+            return 0
         if self.placement is not None:
-            return self.placement.shard_of(workspace) == self.index
-        return shard_of(workspace, self.count) == self.index
+            return self.placement.shard_of(workspace)
+        return shard_of(workspace, self.count)
 
     def home(self, workspace: str | None) -> int:
         """The shard holding ``workspace``'s leftovers: where it is placed, else its hash
@@ -132,6 +136,13 @@ class ShardScope:
         if self.whole or self.placement is None:
             return None
         return frozenset(w for w, i in self.placement.entries.items() if i == self.index)
+
+    def placed_elsewhere(self) -> frozenset[str]:
+        """The workspaces placed on other shards: their leftovers are never this stack's to
+        scan (:meth:`scans`), so its reads can leave them out."""
+        if self.whole or self.placement is None:
+            return frozenset()
+        return frozenset(w for w, i in self.placement.entries.items() if i != self.index)
 
     def placed(self, placement: Placement | None) -> ShardScope:
         return replace(self, placement=placement)

@@ -67,7 +67,15 @@ class _Session:
         sql.prepare()
         self.meter = Meter(sql, ApiServerMetrics(self.api))
         self.writer = BindingWriter(self.api)
-        meta = _meta(SingleOptions(options.sizes, 1, options.workdir, options.sides))
+        meta = _meta(
+            SingleOptions(
+                options.sizes,
+                1,
+                options.workdir,
+                options.sides,
+                program_env=options.program_env,
+            )
+        )
         meta.update(benchmark="shards", shards={str(k): v for k, v in options.shards.items()})
         self.outcome = Outcome([], {}, meta)
 

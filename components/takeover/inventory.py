@@ -100,12 +100,18 @@ def browser_hostname(namespace: str) -> re.Pattern[str]:
 
 
 def read_inventory(
-    kubeconfig: str, namespace: str, dsn: str | None, workspaces: Collection[str] | None = None
+    kubeconfig: str,
+    namespace: str,
+    dsn: str | None,
+    workspaces: Collection[str] | None = None,
+    elsewhere: Collection[str] = (),
 ) -> Inventory:
     """Both halves of the inventory; each failure is a problem, never an exception.
 
     ``workspaces`` narrows the Kubernetes half to those workspaces' objects plus every object
     without the workspace label (``None``: the whole namespace); see :func:`read_objects`.
+    ``elsewhere`` (workspaces placed on other shards) narrows the database half; see
+    :func:`read_connections`.
     """
     problems: list[str] = []
     objects: tuple[LiveObject, ...] = ()
@@ -118,7 +124,7 @@ def read_inventory(
         problems.append(f"cannot list objects in namespace {namespace}: {_first_line(error)}")
     if dsn:
         try:
-            connections = tuple(read_connections(dsn))
+            connections = tuple(read_connections(dsn, elsewhere))
             db_ok = True
         except psycopg.Error as error:
             problems.append(f"cannot read Guacamole connections: {redact(_first_line(error), dsn)}")
@@ -209,8 +215,14 @@ def applied_by_us(metadata: Any) -> bool:
     return (metadata.annotations or {}).get(PATCH_FIELD_MANAGER) == FIELD_MANAGER
 
 
-def read_connections(dsn: str) -> Iterable[LiveConnection]:
-    """Every connection in a root group: one read-only query, no secret leaves the database."""
+def read_connections(dsn: str, elsewhere: Collection[str] = ()) -> Iterable[LiveConnection]:
+    """Every connection in a root group, except in the groups named ``elsewhere``: one
+    read-only query, no secret leaves the database.
+
+    A shard passes the workspaces placed on other shards, whose leftovers those shards scan:
+    its read then grows with its own workspaces and the groups no shard holds (a legacy
+    workspace no binding names, which the shard of its hash scans), not with the fleet.
+    """
     with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as conn:
         conn.read_only = True
         rows = conn.execute(
@@ -222,8 +234,9 @@ def read_connections(dsn: str) -> Iterable[LiveConnection]:
             "   AND p.parameter_value = %s)"
             " FROM guacamole_connection AS c"
             " JOIN guacamole_connection_group AS g ON g.connection_group_id = c.parent_id"
-            " WHERE g.parent_id IS NULL ORDER BY 1, 2, 3",
-            (LEGACY_PASSWORD,),
+            " WHERE g.parent_id IS NULL AND g.connection_group_name <> ALL(%s::text[])"
+            " ORDER BY 1, 2, 3",
+            (LEGACY_PASSWORD, sorted(elsewhere)),
         ).fetchall()
     for group, name, connection_id, hostname, legacy in rows:
         yield LiveConnection(group, name, int(connection_id), hostname, bool(legacy))

@@ -29,7 +29,7 @@ from components.bindings import parse_binding
 from components.placement import Placement
 from components.planning import plan_workspaces
 from components.settings import SettingsError, settings_from_values
-from components.shard_digest import input_digest
+from components.shard_digest import input_digests
 from components.sharding import (
     WHOLE,
     ShardingError,
@@ -273,10 +273,9 @@ def expected_digests(
     listed = list(manifests)
     plan = plan_workspaces((parse_binding(m) for m in listed), today)
     expired = [b.key for b in plan.expired]
-    return {
-        stack: input_digest(context, environment.scope(stack), listed, expired)
-        for stack in environment.stacks()
-    }
+    stacks = environment.stacks()
+    scopes = [environment.scope(stack) for stack in stacks]
+    return dict(zip(stacks, input_digests(context, scopes, listed, expired), strict=True))
 
 
 def touched(expected: Mapping[str, str], recorded: Mapping[str, str | None]) -> list[str]:

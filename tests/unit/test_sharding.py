@@ -211,6 +211,32 @@ def test_the_program_records_the_digest_the_runner_expects(
     assert len(set(expected.values())) == 3
 
 
+@pytest.mark.parametrize("placed", [True, False])
+def test_every_shards_digest_in_one_pass_equals_each_computed_alone(placed: bool):
+    from components.shard_digest import input_digest, input_digests
+
+    workspaces = [f"ws-{i}" for i in range(9)]
+    placement = Placement({w: i % 4 for i, w in enumerate(workspaces[:7])}) if placed else None
+    manifests: list[object] = [
+        manifest(f"b{i}", workspace=workspaces[i % 9], username=f"u{i}") for i in range(40)
+    ]
+    manifests += [
+        manifest("no-workspace", workspace=...),  # shard 0's
+        manifest("b3", workspace="ws-5"),  # the same key again, in another workspace
+        "not a mapping",
+    ]
+    expired = ["jupyterhub/b3", "jupyterhub/b7", "jupyterhub/b7", "jupyterhub/gone"]
+    expired += ["jupyterhub/no-workspace"]
+    scopes = [ShardScope(i, 4, placement) for i in range(4)]
+    together = input_digests("c", scopes, manifests, expired)
+    assert together == [input_digest("c", s, manifests, expired) for s in scopes]
+    assert len(set(together)) == 4
+    assert input_digests("c", [WHOLE], manifests, expired) == [
+        input_digest("c", WHOLE, manifests, expired)
+    ]
+    assert input_digests("c", [], manifests, expired) == []
+
+
 def test_a_large_single_stack_is_told_which_shard_count_to_set():
     warning = size_warning("prod", 1000, 1000, WHOLE)
 
@@ -260,6 +286,22 @@ def test_a_placed_shard_lists_only_its_workspaces_objects_and_the_unlabelled():
     ]
     assert object_selectors(None) == ["xlscsde.nhs.uk/purpose=workspace-client"]
     assert object_selectors(set()) == [selectors[-1]]
+
+
+def test_a_placed_shard_leaves_out_only_what_other_shards_scan():
+    placement = Placement({"ws-a": 0, "ws-b": 1, "team c": 1})
+    scope = ShardScope(1, 2, placement)
+    assert scope.placed_elsewhere() == frozenset({"ws-a"})
+    assert ShardScope(0, 2, placement).placed_elsewhere() == frozenset({"ws-b", "team c"})
+    assert ShardScope().placed_elsewhere() == frozenset()
+    assert ShardScope(1, 2).placed_elsewhere() == frozenset()
+    # Whatever a shard leaves out is a workspace it does not scan; a group no map names stays in.
+    candidates = ["ws-a", "ws-b", "team c", "legacy-ws", "other", "x"]
+    for index in (0, 1):
+        shard = ShardScope(index, 2, placement)
+        assert not any(shard.scans(w) for w in shard.placed_elsewhere())
+        kept = [w for w in candidates if w not in shard.placed_elsewhere()]
+        assert [w for w in candidates if shard.scans(w)] == [w for w in kept if shard.scans(w)]
 
 
 def test_a_shard_of_many_workspaces_lists_them_in_chunks():
