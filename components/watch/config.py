@@ -98,6 +98,14 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help="treat a file-backend stack lock written on another host as abandoned after this "
         "many seconds (0, the default: never; only for a sole writer whose host name changes)",
     )
+    common.add_argument(
+        "--keep-history",
+        type=int,
+        default=int(env.number("--keep-history", 0)),
+        help="on a file backend, keep the newest N updates of each stack run (update records, "
+        "checkpoint copies and backups) and remove older ones after each up (0, the default: "
+        "keep all)",
+    )
 
     kube = argparse.ArgumentParser(add_help=False)
     kube.add_argument(
@@ -343,7 +351,10 @@ def parse(
         log_level=args.log_level.upper(),
         log_format=args.log_format,
         foreign_lock_timeout=args.foreign_lock_timeout,
+        keep_history=args.keep_history,
     )
+    if args.keep_history < 0:
+        raise ConfigError(f"--keep-history must be 0 (keep all) or more, not {args.keep_history}")
     if args.command == "up":
         _positive(args.attempts, "--attempts")
         return UpConfig(

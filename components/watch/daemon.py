@@ -63,7 +63,11 @@ def run(config: WatchConfig) -> int:
     try:
         # A sharded environment's shard stack files are written and missing stacks created
         # here, once: edits to the environment's stack file take effect on restart.
-        stacks = EnvironmentStacks(environment, {CONTEXT_ENV: context} if context else {})
+        stacks = EnvironmentStacks(
+            environment,
+            {CONTEXT_ENV: context} if context else {},
+            keep_history=config.common.keep_history,
+        )
     except SettingsError as error:
         raise FatalError(f"stack {config.common.stack}: {error}") from error
     settings = stacks.settings

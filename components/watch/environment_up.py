@@ -78,9 +78,12 @@ class EnvironmentStacks:
     settings are read without selecting a stack.
     """
 
-    def __init__(self, environment: Environment, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, environment: Environment, env: Mapping[str, str], keep_history: int = 0
+    ) -> None:
         self.environment = environment
         self.env = dict(env)
+        self.keep_history = keep_history
         command = InterruptiblePulumiCommand()
         full_env = {**os.environ, **self.env}
         self.backend = backend_url(environment.project, command, full_env)
@@ -124,7 +127,11 @@ class EnvironmentStacks:
     def runner(self, stack: str) -> StackRunner:
         if stack not in self._runners:
             self._runners[stack] = StackRunner(
-                self.environment.project, stack, env=self.env, backend=self.backend
+                self.environment.project,
+                stack,
+                env=self.env,
+                backend=self.backend,
+                keep_history=self.keep_history,
             )
         return self._runners[stack]
 
@@ -160,7 +167,9 @@ class EnvironmentStacks:
 def run(config: UpConfig, environment: Environment) -> int:
     started = time.monotonic()
     context = run_context(environment)
-    stacks = EnvironmentStacks(environment, {CONTEXT_ENV: context})
+    stacks = EnvironmentStacks(
+        environment, {CONTEXT_ENV: context}, keep_history=config.common.keep_history
+    )
     manifests = stacks.manifests()
     try:
         stacks.place([m.manifest for m in manifests], write=True)

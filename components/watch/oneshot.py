@@ -36,7 +36,7 @@ def run(config: UpConfig) -> int:
 
         return environment_up.run(config, environment)
     check_settled(environment, os.environ)
-    runner = StackRunner(project, config.common.stack)
+    runner = StackRunner(project, config.common.stack, keep_history=config.common.keep_history)
     if config.repair_drift:
         runner.check_drift()
     announce_up(runner, project.directory)  # the log leads with who gains and loses access

@@ -13,6 +13,8 @@ class CommonConfig:
     log_level: str
     log_format: str
     foreign_lock_timeout: float
+    keep_history: int = 0
+    """Updates of each stack kept in a file backend's history and backups (0: all)."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from components.watch.drift import DriftCheck
 from components.watch.locks import LockKeeper, backend_root
 from components.watch.overrides import Project
 from components.watch.pulumi_process import InterruptiblePulumiCommand
+from components.watch.state_history import history_directories, prune_history
 
 log = logging.getLogger(__name__)
 engine_log = logging.getLogger("components.watch.engine")
@@ -103,14 +104,17 @@ class StackRunner:
         command: InterruptiblePulumiCommand | None = None,
         env: Mapping[str, str] | None = None,
         backend: str | None = None,
+        keep_history: int = 0,
     ) -> None:
         """``backend``: the backend URL when the caller already asked for it (it cannot change
-        while the process runs, and each ask is a CLI start)."""
+        while the process runs, and each ask is a CLI start). ``keep_history``: updates kept in
+        a file backend's history after each ``up`` (:mod:`components.watch.state_history`)."""
         self.project = project
         self.stack_name = stack_name
         self.command = command or InterruptiblePulumiCommand()
         self.env = dict(env or {})
         self._backend = backend
+        self.keep_history = keep_history
         self.workspace = LocalWorkspace(
             work_dir=str(project.directory), pulumi_command=self.command, env_vars=self.env
         )
@@ -183,6 +187,7 @@ class StackRunner:
                 )
             except CommandError as error:
                 events.read(event_log)
+                self._prune_history()
                 return RunOutcome(
                     operation,
                     time.monotonic() - started,
@@ -190,7 +195,24 @@ class StackRunner:
                     failed_urns=_unique(events.failed_urns),
                 )
             events.read(event_log)
+        self._prune_history()
         return RunOutcome(operation, time.monotonic() - started, changes=events.changes)
+
+    def _prune_history(self) -> None:
+        if self.keep_history <= 0:
+            return
+        root = backend_root(self.backend_url())
+        if root is None:
+            return
+        directories = history_directories(root, self.project.name, self.stack_name)
+        removed = prune_history(directories, self.stack_name, self.keep_history)
+        if removed:
+            log.info(
+                "%s: removed %d file(s) of updates older than the newest %d",
+                self.stack_name,
+                len(removed),
+                self.keep_history,
+            )
 
     def preview(
         self,

@@ -206,3 +206,30 @@ def test_a_binding_moved_to_another_shards_workspace_is_revoked_there_and_grante
     assert guacamole_username(workspace, user) not in logins(sandbox)
     assert guacamole_username(target, user) in logins(sandbox)
     assert login_workspaces(shard_cli(env, 1).export_state()) >= {target}
+
+
+def test_kept_history_is_bounded_per_shard_and_the_state_untouched(
+    env: PulumiCli, sandbox: Sandbox
+):
+    """``--keep-history 2`` leaves each shard's newest two updates in the backend's history and
+    backups; the checkpoints themselves (and the next run's view of them) are unchanged."""
+    pulumi = sandbox.backend_dir / ".pulumi"
+    project = "awms-browser-workspaces"
+
+    def updates(kind: str, index: int) -> set[str]:
+        directory = pulumi / kind / project / f"{STACK}.shard-{index}"
+        stamps = set()
+        for path in directory.iterdir():
+            if not path.name.endswith(".attrs"):
+                stamps.add(path.name.removeprefix(f"{STACK}.shard-{index}")[1:].split(".")[0])
+        return stamps
+
+    assert all(len(updates("history", i)) > 2 for i in range(SHARDS))
+    check(run_watch(env, "up", "--all-shards", "--keep-history", "2"))
+    for index in range(SHARDS):
+        assert len(updates("history", index)) == 2, index
+        assert len(updates("backups", index)) <= 2, index
+        assert shard_cli(env, index).outputs()["shard"] == {"index": index, "count": SHARDS}
+    assert f"{SHARDS} shard(s), 0 to update" in check(run_watch(env, "up", "--keep-history", "2"))
+    # The CLI's own view of the history is the kept part, whole.
+    assert len(json.loads(shard_cli(env, 0).run("stack", "history", "--json").stdout)) == 2

@@ -65,11 +65,21 @@ def test_shard_move_defaults_to_the_setting() -> None:
         (["up", "--stack", "dev", "--attempts", "0"], {}),
         (["shard-move", "--stack", "dev", "--shards", "0"], {}),
         (["shard-move", "--stack", "dev", "--batch", "0"], {}),
+        (["up", "--stack", "dev", "--keep-history", "-1"], {}),
+        (["watch", "--stack", "dev"], {"AWMS_WATCH_KEEP_HISTORY": "many"}),
     ],
 )
 def test_refusals(argv: list[str], environ: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         parse(argv, environ=environ)
+
+
+def test_history_is_kept_whole_unless_a_count_is_given() -> None:
+    assert parse(["up", "--stack", "dev"], environ={}).common.keep_history == 0
+    up = parse(["up", "--stack", "dev", "--keep-history", "3"], environ={})
+    assert up.common.keep_history == 3
+    watch = parse(["watch", "--stack", "dev"], environ={"AWMS_WATCH_KEEP_HISTORY": "50"})
+    assert watch.common.keep_history == 50
 
 
 def test_env_name() -> None:
