@@ -73,7 +73,10 @@ def open_checkpoint(path: Path) -> ByteStream:
     if path.name.endswith(".zst"):
         raw = path.open("rb")
         try:
-            return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+            # The CLI writes one frame; several would be read as one file.
+            return zstandard.ZstdDecompressor().stream_reader(
+                raw, closefd=True, read_across_frames=True
+            )
         except BaseException:
             raw.close()
             raise

@@ -65,6 +65,20 @@ def test_each_variant_the_cli_writes_is_read(tmp_path: Path, suffix: str):
     assert [r["urn"] for r in resources] == ["s", "urn:0", "urn:1", "urn:2"]
 
 
+def test_a_zstd_checkpoint_of_several_frames_is_read_whole(tmp_path: Path):
+    box = project(tmp_path)
+    backend = tmp_path / "backend"
+    data = state(DIGEST, padding=50)
+    path = write(backend, box, "prod", ".zst", data, when=10**18)
+    compressor = zstandard.ZstdCompressor()
+    half = len(data) // 2
+    path.write_bytes(compressor.compress(data[:half]) + compressor.compress(data[half:]))
+    assert len(read_deployment(backend, box, "prod")["resources"]) == 51
+    # The digest search reads chunk by chunk: a digest past the first frame is still found.
+    path.write_bytes(compressor.compress(b" " * 100) + compressor.compress(data))
+    assert checkpoint_digest(backend, box, "prod") == DIGEST
+
+
 def test_the_variant_written_last_is_the_state_as_the_cli_decides(tmp_path: Path):
     box = project(tmp_path)
     backend = tmp_path / "backend"
