@@ -23,6 +23,7 @@ import pytest
 from kubernetes import client, config
 
 from components import naming
+from components.watch.checkpoints import checkpoint_path
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack
@@ -131,15 +132,16 @@ def test_an_empty_metadata_file_left_by_a_kill_is_repaired(
 
     ``<stack>.json.attrs`` truncated and never rewritten, and the write's temporary file never
     renamed: the CLI then cannot read the stack, and ``pulumi stack ls`` fails for the project.
+    (``<stack>.json.zst.attrs`` when the CLI compresses its checkpoints.)
     """
     namespace = "killed-attrs"
     cli = new_stack(program_dir, sandbox, namespace)
     cli.config_set("bindingsNamespace", namespace)
     apply_bindings(sandbox, namespace, [binding(namespace, "k-0", f"{namespace}-ws", USERS[0])])
     cli.up()
-    stacks = sandbox.backend_dir / ".pulumi" / "stacks" / "awms-browser-workspaces"
-    (stacks / f"{namespace}.json.attrs").write_bytes(b"")
-    (stacks / f"{namespace}.json.{time.time_ns():x}.tmp").write_bytes(b"{")
+    checkpoint = checkpoint_path(sandbox.backend_dir, "awms-browser-workspaces", namespace)
+    checkpoint.with_name(checkpoint.name + ".attrs").write_bytes(b"")
+    checkpoint.with_name(f"{checkpoint.name}.{time.time_ns():x}.tmp").write_bytes(b"{")
     broken = cli.run("preview", check=False)
     assert "EOF" in broken.output, broken.output  # the fault is real
 
