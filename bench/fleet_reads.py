@@ -26,7 +26,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,6 @@ from sandbox.postgres import PostgresServer
 
 USERS_PER_WORKSPACE = 20
 DEFAULT_SIZES = (1000, 10000)
-TODAY = date(2026, 1, 1)
 
 
 def manifests(size: int) -> list[dict[str, Any]]:

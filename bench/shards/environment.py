@@ -25,8 +25,7 @@ from typing import Any
 
 from bench.program import PROJECT, state_by_type
 from components.sharding import shard_stack_name
-from components.watch.checkpoints import checkpoint_path, read_checkpoint, read_deployment
-from components.watch.overrides import Project
+from components.watch.checkpoints import checkpoint_path, read_checkpoint
 from sandbox.pulumi_cli import PulumiCli
 
 _SHARDS_LINE = re.compile(r"(\d+) shard\(s\), (\d+) (?:to update|touched)")
@@ -119,16 +118,16 @@ class ShardedEnvironment:
 
         ``bytes`` is the JSON the engine encodes at every checkpoint write; ``file_bytes`` what
         is on disk, less than that when the CLI compresses its checkpoints."""
-        project = Project.load(self.cli.project_dir)
         stacks: dict[str, dict[str, int]] = {}
         by_type: dict[str, dict[str, int]] = {}
         for stack in self.stacks():
             path = checkpoint_path(self.backend, PROJECT, stack)
-            resources = read_deployment(self.backend, project, stack).get("resources") or []
-            exists = path.exists()
+            text = read_checkpoint(path) if path.exists() else b""
+            latest = (json.loads(text).get("checkpoint") or {}).get("latest") if text else None
+            resources = (latest or {}).get("resources") or []
             stacks[stack] = {
-                "bytes": len(read_checkpoint(path)) if exists else 0,
-                "file_bytes": path.stat().st_size if exists else 0,
+                "bytes": len(text),
+                "file_bytes": path.stat().st_size if text else 0,
                 "resources": len(resources),
             }
             for kind, entry in state_by_type(resources).items():

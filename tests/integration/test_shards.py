@@ -140,6 +140,12 @@ def test_compressed_checkpoints_are_read_like_plain_ones(env: PulumiCli, sandbox
     assert f"{SHARDS} shard(s), 0 to update" in check(run_watch(zstd, "up"))
     assert f"{SHARDS} shard(s), 0 to update" in check(run_watch(env, "up"))
     assert change_summary(shard_cli(env, 1).preview_json()) == {}
+    # Without the variable, the next write of each stack turns it back into plain JSON.
+    check(run_watch(env, "up", "--all-shards"))
+    for index in range(SHARDS):
+        assert (stacks / f"{STACK}.shard-{index}.json").is_file()
+        assert not (stacks / f"{STACK}.shard-{index}.json.zst").exists()
+    assert f"{SHARDS} shard(s), 0 to update" in check(run_watch(env, "up"))
 
 
 def test_the_environment_stack_itself_is_refused_before_anything_is_deleted(
