@@ -3,9 +3,9 @@
 Order of work: write the shard stack files and create missing shard stacks; read the bindings
 once; compute each shard's input digest and compare it with the one its last complete run
 exported (:mod:`components.watch.shards`); log one access review of the touched shards; then
-update them in parallel, at most one per core, each with the single-stack ``up``'s lock handling
-and retries (:func:`components.watch.oneshot.update_stack`). With ``bootstrapDatabase`` on,
-shard 0 (which declares the database) runs before the others.
+update them in parallel, at most one per core, the ones holding most bindings first, each with
+the single-stack ``up``'s lock handling and retries (:func:`components.watch.oneshot.update_stack`).
+With ``bootstrapDatabase`` on, shard 0 (which declares the database) runs before the others.
 
 A failed shard does not stop the others; the job exits 1 naming it, and its next run repeats
 it (its digest was not recorded). Refusals are counted over every shard, touched or not, so
@@ -32,7 +32,7 @@ from components.review.access import review, today
 from components.review.render import render_text
 from components.settings import Settings
 from components.shard_digest import CONTEXT_ENV
-from components.sharding import workspace_named
+from components.sharding import split_stack_name, workspace_named
 from components.watch import refusals
 from components.watch.checkpoints import checkpoint_digest, read_deployment
 from components.watch.config import UpConfig
@@ -46,6 +46,7 @@ from components.watch.shards import (
     Environment,
     environment_stacks,
     expected_digests,
+    largest_first,
     merged_state,
     prepare_shard_stacks,
     recorded_digest,
@@ -187,11 +188,14 @@ def run(config: UpConfig, environment: Environment) -> int:
     )
     deployments = {stack: stacks.deployment(stack) for stack in todo}
     _announce(environment, todo, deployments, manifests)
-    runs = [ShardRun(s, stacks.runner(s), deployments[s]) for s in todo]
+    bootstrap = stacks.settings.database_bootstrap.enabled
+    order = largest_first(environment, todo, (m.manifest for m in manifests), zero_first=bootstrap)
+    runs = [ShardRun(s, stacks.runner(s), deployments[s]) for s in order]
     if config.repair_drift:
         for shard in runs:
             shard.runner.check_drift()
-    failed = _update_all(runs, config, stacks.settings.database_bootstrap.enabled)
+    zero_first = bootstrap and bool(runs) and split_stack_name(runs[0].stack)[1] == 0
+    failed = _update_all(runs, config, zero_first)
     if failed is None:
         return 3
     for shard in runs:

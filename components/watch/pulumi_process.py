@@ -25,7 +25,8 @@ _CHECKED: dict[tuple[str | None, str], tuple[str, Any]] = {}
 
 
 class InterruptiblePulumiCommand(PulumiCommand):
-    """Runs one CLI command at a time (the watcher never overlaps runs) and can SIGINT it.
+    """Runs CLI commands and can SIGINT the ones running (a stack's runner runs one at a time;
+    creating an environment's missing shard stacks runs several side by side).
 
     ``PulumiCommand`` runs ``pulumi version`` to check the CLI in its constructor; an environment
     run makes one command per shard it runs, so the check is made once per process.
@@ -39,7 +40,7 @@ class InterruptiblePulumiCommand(PulumiCommand):
             super().__init__(root=root)
             _CHECKED[key] = (self.command, self.version)
         self._lock = threading.Lock()
-        self._process: subprocess.Popen[str] | None = None
+        self._processes: set[subprocess.Popen[str]] = set()
 
     def run(
         self,
@@ -69,7 +70,7 @@ class InterruptiblePulumiCommand(PulumiCommand):
             start_new_session=True,
         ) as process:
             with self._lock:
-                self._process = process
+                self._processes.add(process)
             try:
                 readers = [
                     threading.Thread(
@@ -88,7 +89,7 @@ class InterruptiblePulumiCommand(PulumiCommand):
                 code = process.wait()
             finally:
                 with self._lock:
-                    self._process = None
+                    self._processes.discard(process)
         result = CommandResult(
             stdout="\n".join(stdout_chunks), stderr="\n".join(stderr_chunks), code=code
         )
@@ -98,16 +99,15 @@ class InterruptiblePulumiCommand(PulumiCommand):
 
     def running(self) -> bool:
         with self._lock:
-            return self._process is not None and self._process.poll() is None
+            return any(process.poll() is None for process in self._processes)
 
     def interrupt(self) -> bool:
-        """Ask the running CLI to stop gracefully (SIGINT); False if nothing is running."""
+        """Ask every running CLI to stop gracefully (SIGINT); False if nothing is running."""
         with self._lock:
-            process = self._process
-            if process is None or process.poll() is not None:
-                return False
-            process.send_signal(signal.SIGINT)
-            return True
+            alive = [process for process in self._processes if process.poll() is None]
+            for process in alive:
+                process.send_signal(signal.SIGINT)
+            return bool(alive)
 
 
 def _consume(stream: IO[str] | None, callback: OnOutput | None, chunks: list[str]) -> None:

@@ -48,7 +48,7 @@ def test_runs_non_interactive_and_reports_output(
     assert not command.interrupt() and not command.running()
 
 
-def test_interrupt_sends_sigint_to_the_running_cli(
+def test_interrupt_sends_sigint_to_every_running_cli(
     command: InterruptiblePulumiCommand, tmp_path: Path
 ) -> None:
     # A shell cannot trap a signal it was started with ignored, and a job started in the
@@ -56,31 +56,39 @@ def test_interrupt_sends_sigint_to_the_running_cli(
     # real CLI re-enables it itself (Go's signal.Notify). Give the stand-in the default.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     results: list[str] = []
-    started = threading.Event()
+    started = threading.Semaphore(0)
 
     def on_output(line: str) -> None:
         if line == "started":  # printed once the script's trap is installed
-            started.set()
+            started.release()
 
-    thread = threading.Thread(
-        target=lambda: results.append(
-            command.run(["wait"], str(tmp_path), {}, on_output=on_output).stdout
-        ),
-        daemon=True,
-    )
+    # Two at once, as when an environment's missing shard stacks are created side by side.
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                command.run(["wait"], str(tmp_path), {}, on_output=on_output).stdout
+            ),
+            daemon=True,
+        )
+        for _ in range(2)
+    ]
     try:
-        thread.start()
-        assert started.wait(30)
+        for thread in threads:
+            thread.start()
+        assert started.acquire(timeout=30) and started.acquire(timeout=30)
         assert command.running()
         assert command.interrupt()
-        thread.join(10)
-        assert results and results[0].endswith("interrupted: saving state")
+        for thread in threads:
+            thread.join(10)
+        assert len(results) == 2
+        assert all(r.endswith("interrupted: saving state") for r in results)
+        assert not command.running() and not command.interrupt()
     finally:
         signal.signal(signal.SIGINT, previous)
-        if command.running():  # a failed check must not leave the stand-in looping
-            with command._lock:
-                if command._process is not None:
-                    command._process.kill()
+        with command._lock:  # a failed check must not leave the stand-ins looping
+            for process in command._processes:
+                if process.poll() is None:
+                    process.kill()
 
 
 def test_the_cli_version_is_checked_once_per_process(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +18,9 @@ from components.sharding import ShardScope, shard_of
 from components.watch.checkpoints import checkpoint_digest, checkpoint_path, read_deployment
 from components.watch.overrides import Project
 from components.watch.shards import (
+    create_stacks,
     expected_digests,
+    largest_first,
     list_stacks,
     load_environment,
     merged_state,
@@ -217,7 +221,9 @@ def test_a_move_prepares_every_shard_stack_while_the_environments_stack_holds_re
     with pytest.raises(ValueError, match="still holds 50"):
         prepare_shard_stacks(environment, command, {})  # type: ignore[arg-type]
     prepare_shard_stacks(environment, command, {}, moving=True)  # type: ignore[arg-type]
-    assert [c[2] for c in calls if c[:2] == ["stack", "init"]] == [
+    created = [c[2] for c in calls if c[:2] == ["stack", "init"]]
+    # The first alone (it may create the backend's metadata), the others side by side.
+    assert created[0] == "prod.shard-0" and sorted(created) == [
         "prod.shard-0",
         "prod.shard-1",
         "prod.shard-2",
@@ -273,3 +279,83 @@ def test_a_backend_it_cannot_read_is_listed_by_the_cli(tmp_path: Path, layout: s
     entries = list_stacks(environment, command, {}, backend)  # type: ignore[arg-type]
     assert command.calls == [["stack", "ls", "--json"]]
     assert [e["name"] for e in entries] == ["prod.shard-0"]
+
+
+class GatedCommand:
+    """Records ``stack init`` calls; each call after the first waits until another one is
+    running too, so creations made one after the other time out instead of passing."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.fail = fail
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+        self.running = 0
+        self.overlapped = threading.Event()
+
+    def run(self, args: list[str], cwd: str, env: Any, *_: Any) -> Any:
+        stack = args[2]
+        with self.lock:
+            first = not self.calls
+            self.calls.append(stack)
+            self.running += 1
+            if self.running > 1:
+                self.overlapped.set()
+        try:
+            if not first:
+                self.overlapped.wait(5)
+            if stack == self.fail:
+                raise RuntimeError(f"cannot create {stack}")
+            return SimpleNamespace(stdout="")
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_missing_shard_stacks_are_created_side_by_side_after_the_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    command = GatedCommand()
+    stacks = [f"prod.shard-{i}" for i in range(5)]
+    create_stacks(stacks, command, tmp_path, {})  # type: ignore[arg-type]
+    assert command.calls[0] == "prod.shard-0" and sorted(command.calls) == stacks
+    assert command.overlapped.is_set()
+
+    failing = GatedCommand(fail="prod.shard-2")
+    with pytest.raises(RuntimeError, match=r"cannot create prod\.shard-2"):
+        create_stacks(stacks, failing, tmp_path, {})  # type: ignore[arg-type]
+    # A failure stops nothing already asked for: every other stack was still created.
+    assert sorted(failing.calls) == stacks
+
+
+def test_shards_holding_most_bindings_start_first_and_shard_zero_leads_when_asked(
+    tmp_path: Path,
+):
+    environment = load_environment(project(tmp_path, 4), "prod")
+    held = {0: 1, 1: 3, 2: 3, 3: 2}
+    manifests = [
+        manifest(f"b{shard}-{i}", workspace=workspace_in(shard, 4))
+        for shard, count in held.items()
+        for i in range(count)
+    ]
+    stacks = environment.stacks()
+    # Ties keep the shard order (1 before 2), whatever order the stacks are given in.
+    assert largest_first(environment, reversed(stacks), manifests, zero_first=False) == [
+        "prod.shard-1",
+        "prod.shard-2",
+        "prod.shard-3",
+        "prod.shard-0",
+    ]
+    assert largest_first(environment, stacks, manifests, zero_first=True) == [
+        "prod.shard-0",
+        "prod.shard-1",
+        "prod.shard-2",
+        "prod.shard-3",
+    ]
+    # Only the stacks asked for, and a stack holding nothing last.
+    assert largest_first(
+        environment, ["prod.shard-0", "prod.shard-3"], manifests[:1], zero_first=False
+    ) == ["prod.shard-0", "prod.shard-3"]
+    (tmp_path / "one").mkdir()
+    alone = load_environment(project(tmp_path / "one"), "prod")
+    assert largest_first(alone, ["prod"], manifests, zero_first=True) == ["prod"]
