@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.watch.checkpoints import checkpoint_path, read_checkpoint
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
 
@@ -31,12 +32,20 @@ class StateSize:
     which is what a decision on resources-per-binding needs.
     """
 
-    bytes_on_disk: int
+    json_bytes: int
+    """The checkpoint's JSON, which the CLI encodes and writes on every checkpoint."""
+    file_bytes: int
+    """The file on disk: the same, or fewer when the CLI compresses it (``.json.zst``)."""
     resources: int
     by_type: dict[str, dict[str, int]]
 
     def as_json(self) -> dict[str, Any]:
-        return {"bytes": self.bytes_on_disk, "resources": self.resources, "by_type": self.by_type}
+        return {
+            "bytes": self.json_bytes,
+            "file_bytes": self.file_bytes,
+            "resources": self.resources,
+            "by_type": self.by_type,
+        }
 
 
 def state_by_type(resources: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -110,14 +119,15 @@ class ProgramSide:
         return {op: int(n) for op, n in changes.items() if op != "same" and int(n) > 0}
 
     def state_size(self) -> StateSize:
-        backend = self._box.backend_dir / ".pulumi" / "stacks"
-        files = sorted(backend.glob(f"**/{self.stack}.json*"))
-        files = [f for f in files if not f.name.endswith(".bak")]
-        size = files[0].stat().st_size if files else 0
+        path = checkpoint_path(self._box.backend_dir, PROJECT, self.stack)
+        exists = path.exists()
         exported = self.cli.export_state()
         resources = exported.get("deployment", {}).get("resources") or []
         return StateSize(
-            bytes_on_disk=size, resources=len(resources), by_type=state_by_type(resources)
+            json_bytes=len(read_checkpoint(path)) if exists else 0,
+            file_bytes=path.stat().st_size if exists else 0,
+            resources=len(resources),
+            by_type=state_by_type(resources),
         )
 
     def remove(self) -> None:

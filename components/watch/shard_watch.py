@@ -38,6 +38,7 @@ from components.watch.retry import Backoff
 from components.watch.routing import ShardRouter
 from components.watch.run_slots import RunSlots, SlottedRunner
 from components.watch.runner import StackRunner
+from components.watch.shards import largest_first
 from components.watch.worker import StatusSink, Worker, WorkerSettings
 from components.watch.workqueue import Pending, WorkQueue
 
@@ -199,8 +200,11 @@ class Lanes:
             full = list(self.lanes)
         else:
             manifests = list(snapshot().values())
-            touched = set(self.stacks.touched(manifests, context, self.config.all_shards))
-            full = [lane for lane in self.lanes if lane.stack in touched]
+            touched = self.stacks.touched(manifests, context, self.config.all_shards)
+            # Queued largest first: the run slots serve waiting shards in the order they ask.
+            order = largest_first(self.stacks.environment, touched, manifests, zero_first=False)
+            lanes = {lane.stack: lane for lane in self.lanes}
+            full = [lanes[stack] for stack in order if stack in lanes]
             log.info(
                 "environment %s: %d shard stack(s), %s%s",
                 self.stacks.environment.name,

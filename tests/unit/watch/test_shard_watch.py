@@ -156,6 +156,30 @@ def test_start_up_runs_only_the_shards_whose_digest_changed(tmp_path: Path) -> N
     assert pending(nothing) == {0: False, 1: False, 2: False}
 
 
+def test_start_up_queues_the_shards_holding_most_bindings_first(tmp_path: Path) -> None:
+    every = [shard_stack_name("prod", i) for i in range(SHARDS)]
+    built = lanes(tmp_path, touched=every)
+    asked: list[str] = []
+
+    def recorder(stack: str) -> Any:
+        def request_full(reason: str, **_: Any) -> None:
+            asked.append(stack)
+
+        return request_full
+
+    for lane in built.lanes:
+        lane.queue.request_full = recorder(lane.stack)  # type: ignore[method-assign]
+    held = {0: 1, 1: 2, 2: 3}
+    listed = {
+        f"jupyterhub/b{shard}-{i}": manifest(f"b{shard}-{i}", workspace=workspace_in(shard))
+        for shard, count in held.items()
+        for i in range(count)
+    }
+    built.start_up("context", lambda: listed)
+    assert asked == [shard_stack_name("prod", i) for i in (2, 1, 0)]
+    built.close()
+
+
 def test_with_database_bootstrap_shard_zero_starts_before_the_others(tmp_path: Path) -> None:
     every = [shard_stack_name("prod", i) for i in range(SHARDS)]
     built = lanes(tmp_path, touched=every, bootstrap=True)
