@@ -27,9 +27,13 @@ if TYPE_CHECKING:
 SHARD_STACK = re.compile(r"^(?P<environment>.+)\.shard-(?P<index>0|[1-9][0-9]*)$")
 MAX_SHARDS = 1024
 """More shards than this buys nothing: each shard is a stack with its own engine start-up."""
-BINDINGS_PER_SHARD = 25
-"""Sizing rule: a shard's one-binding run then costs seconds, and its state stays well under
-2 MB even where the hash puts several workspaces together (``python -m bench.shards``)."""
+BINDINGS_PER_SHARD = 20
+"""Sizing rule: a shard's run costs the square of its bindings (the file backend rewrites the
+shard's state after every step) and shards hold whole workspaces, so a shard holds up to the
+mean plus one workspace. At 25 per shard, 1,000 bindings in workspaces of 20 users made 40
+shards of which 10 held two workspaces; at 20 per shard (50 shards of one workspace each) the
+same ``up`` from empty took 292 s instead of 362 s and its CLI a third less CPU
+(``python -m bench.shards``, README *Benchmarks*)."""
 LARGE_STACK = 200
 """A stack with more bindings than this gets a warning naming the shard count to set."""
 

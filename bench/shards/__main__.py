@@ -1,8 +1,8 @@
 """``python -m bench.shards``: a sharded environment through the pipeline, against the targets.
 
     .venv/bin/python -m bench.shards --quick          # N = 60 in 3 shards (a smoke run)
-    .venv/bin/python -m bench.shards                  # N = 1,000 in the suggested 40 shards
-    .venv/bin/python -m bench.shards --sizes 5000     # 200 shards
+    .venv/bin/python -m bench.shards                  # N = 1,000 in the suggested 50 shards
+    .venv/bin/python -m bench.shards --sizes 5000     # 250 shards
 
 Each N is 20 users per workspace. Steps, each timed: ``scripts/watch up`` from empty
 (checkpoints on), a no-op ``preview`` and a ``preview --all-shards``, one binding added, one
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"N = {QUICK_SIZE} in 3 shards")
     parser.add_argument("--sizes", type=_sizes, help="comma-separated N (default 1000)")
     parser.add_argument(
-        "--shards", type=int, help="shards for every N (default: the program's suggestion, N / 25)"
+        "--shards", type=int, help="shards for every N (default: the program's suggestion, N / 20)"
     )
     parser.add_argument("--sides", default=",".join(SIDES), help="program,baseline or just one")
     parser.add_argument(

@@ -10,13 +10,13 @@ from bench.fleet_reads import digests_before, digests_now, manifests, placed_sco
 def test_the_workload_places_every_workspace_and_both_digest_paths_agree() -> None:
     listed = manifests(250)
     scopes = placed_scopes(250)
-    assert len(scopes) == 10 and len({s.placement is scopes[0].placement for s in scopes}) == 1
+    assert len(scopes) == 13 and len({s.placement is scopes[0].placement for s in scopes}) == 1
     workspaces = {m["spec"]["workspace"] for m in listed}
     assert len(workspaces) == 13
     placement = scopes[0].placement
     assert placement is not None and all(placement.shard_of(w) is not None for w in workspaces)
     assert digests_before(scopes, listed) == digests_now(scopes, listed)
-    assert len(set(digests_now(scopes, listed))) == 10
+    assert len(set(digests_now(scopes, listed))) == 13
 
 
 def test_the_report_shows_growth_against_the_first_size_and_before_against_now() -> None:

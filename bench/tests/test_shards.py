@@ -35,13 +35,13 @@ from components.sharding import suggested_shards
 
 
 def test_default_shards_follow_the_programs_sizing_rule() -> None:
-    assert default_shards(1000) == 40 == suggested_shards(1000)
-    assert default_shards(5000) == 200
+    assert default_shards(1000) == 50 == suggested_shards(1000)
+    assert default_shards(5000) == 250
     assert default_shards(20) == 2  # never a single stack: that is `python -m bench`
 
 
 def test_shard_counts_take_the_flag_then_quick_then_the_default() -> None:
-    assert shard_counts([1000], None, quick=False) == {1000: 40}
+    assert shard_counts([1000], None, quick=False) == {1000: 50}
     assert shard_counts([60], None, quick=True) == {60: 3}
     assert shard_counts([1000, 5000], 20, quick=False) == {1000: 20, 5000: 20}
     with pytest.raises(PlanError, match="--shards 1"):

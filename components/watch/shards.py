@@ -172,7 +172,7 @@ def create_stacks(
 ) -> None:
     """``pulumi stack init`` each of ``stacks``, side by side (at most one CLI per core).
 
-    A new environment of 400 shards made them one after the other, about a quarter of a second
+    A new environment of 500 shards made them one after the other, about a quarter of a second
     of CLI start-up each, before any shard could run. The first one is made alone: on a new
     backend it also writes the backend's own metadata, which the others then find.
     Raises the first failure once every started creation has ended.
