@@ -32,8 +32,8 @@ BINDINGS_PER_SHARD = 20
 shard's state after every step) and shards hold whole workspaces, so a shard holds up to the
 mean plus one workspace. At 25 per shard, 1,000 bindings in workspaces of 20 users made 40
 shards of which 10 held two workspaces; at 20 per shard (50 shards of one workspace each) the
-same ``up`` from empty took 292 s instead of 362 s and its CLI a third less CPU
-(``python -m bench.shards``, README *Benchmarks*)."""
+same ``up`` from empty took 292 s instead of 362 s and its CLI a third less CPU (one sample
+each; ``python -m bench.shards``, README *Benchmarks*)."""
 LARGE_STACK = 200
 """A stack with more bindings than this gets a warning naming the shard count to set."""
 
