@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -320,18 +321,15 @@ def largest_first(
     One pass over the bindings: which stack holds a binding is its workspace's owner.
     """
     names = list(stacks)
-    if not environment.sharded:
+    if not environment.sharded or not names:
         return names
-    scope = environment.scope(names[0]) if names else WHOLE
-    held: dict[int | None, int] = {}
-    for manifest in manifests:
-        owner = scope.owner(workspace_named(manifest))
-        held[owner] = held.get(owner, 0) + 1
+    scope = environment.scope(names[0])
+    held = Counter(scope.owner(workspace_named(manifest)) for manifest in manifests)
 
     def key(stack: str) -> tuple[bool, int, int]:
         index = split_stack_name(stack)[1]
         position = -1 if index is None else index
-        return (not (zero_first and index == 0), -held.get(index, 0), position)
+        return (not (zero_first and index == 0), -held[index], position)
 
     return sorted(names, key=key)
 
