@@ -8,18 +8,19 @@ Children (all parented here, so ``pulumi stack`` shows one tree per workspace):
   template carries a digest of the password, so a changed password restarts the browser;
 * ``Service client-<name>`` — headless, the hostname guacd dials;
 * ``NetworkPolicy client-<name>`` — only guacd in, only DNS and the allow-list out (optional);
-* ``GuacamoleUser {workspace}@{username}`` and ``GuacamoleConnection <username>`` inside the
-  workspace's connection group, which the program declares once per workspace and passes in.
+* ``GuacamoleConnection <username>`` inside the workspace's connection group (which the program
+  declares once per workspace and passes in), with the user ``{workspace}@{username}`` who may
+  open it: one resource, written and revoked in one transaction.
 
 The same password ``Output`` feeds the Secret and the Guacamole connection, and the connection's
 hostname is the Service's cluster DNS name, so the two sides cannot drift apart.
 
-Order (revoke first): the Guacamole user depends on every Kubernetes object (on the Deployment
-and Service directly, the rest through the Deployment) and the connection on the user, so
-they are created last (access is granted once the browser exists) and deleted first (access ends
-before anything else is touched, and a Kubernetes API that is down cannot keep a removed user's
-connection alive). The Deployment depends on its NetworkPolicy, so no pod of it starts before
-the policy exists and the policy is deleted only after the Deployment. The Deployment and
+Order (revoke first): the Guacamole connection depends on every Kubernetes object (on the
+Deployment and Service directly, the rest through the Deployment), so it is created last
+(access is granted once the browser exists) and deleted first (access ends before anything else
+is touched, and a Kubernetes API that is down cannot keep a removed user's connection alive).
+The Deployment depends on its NetworkPolicy, so no pod of it starts before the policy exists and
+the policy is deleted only after the Deployment. The Deployment and
 Service wait for ``adopt_after`` (the legacy field-ownership take-over), so their first apply
 already owns, and can drop, what the legacy operator wrote.
 """
@@ -33,7 +34,7 @@ import pulumi_kubernetes as k8s
 
 from components import manifests, naming
 from components.generated_secret import GeneratedPassword
-from components.guacamole import GuacamoleConnection, GuacamoleUser
+from components.guacamole import GuacamoleConnection
 from components.planning import WorkspacePlan
 from components.settings import Settings
 
@@ -50,7 +51,6 @@ class BrowserWorkspace(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     secret: k8s.core.v1.Secret
     network_policy: k8s.networking.v1.NetworkPolicy | None
-    user: GuacamoleUser
     connection: GuacamoleConnection
 
     def __init__(
@@ -101,25 +101,21 @@ class BrowserWorkspace(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=adopted),
         )
 
-        # The Deployment already waits for the Secret and the NetworkPolicy, and the connection
-        # for the user (its entity id), so these two edges order the rows after every
-        # Kubernetes object and delete them first; each edge is a URN stored in the state.
-        rows_last = pulumi.ResourceOptions(parent=self, depends_on=[self.deployment, self.service])
-        # No password: users sign in through OpenID Connect (Keycloak), never with a password.
-        self.user = GuacamoleUser(
-            f"{name}-guacamole-user", username=plan.guacamole_username, opts=rows_last
-        )
+        # The Deployment already waits for the Secret and the NetworkPolicy, so these two edges
+        # order the rows after every Kubernetes object and delete them first; each edge is a
+        # URN stored in the state. The user has no password: users sign in through OpenID
+        # Connect (Keycloak).
         self.connection = GuacamoleConnection(
             f"{name}-guacamole-connection",
             group_id=group_id,
-            entity_id=self.user.entity_id,
+            username=plan.guacamole_username,
             connection_name=plan.username,
             hostname=self.hostname,
             port=naming.VNC_PORT,
             password=self.password,
             disable_copy=settings.disable_copy,
             disable_paste=settings.disable_paste,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment, self.service]),
         )
 
         # No ``register_outputs``: the stack's ``workspaces`` output already carries the summary,

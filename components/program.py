@@ -34,7 +34,7 @@ from components.binding_status import (
 from components.bindings import Binding, InvalidBinding, parse_binding
 from components.browser_workspace import BrowserWorkspace
 from components.firefox_policy import allowed_patterns
-from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup, GuacamoleUser
+from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup
 from components.guacamole.bootstrap import (
     DatabaseBootstrap,
     declare_database_bootstrap,
@@ -113,7 +113,7 @@ class Declared:
         ids: list[pulumi.Output[Any]] = [g.id for g in self.groups.values()]
         ids += [s.id for s in self.statuses.values()]
         for workspace in self.workspaces.values():
-            ids += [workspace.deployment.id, workspace.user.id, workspace.connection.id]
+            ids += [workspace.deployment.id, workspace.connection.id]
         return pulumi.Output.all(*ids).apply(lambda _: value)
 
 
@@ -288,7 +288,7 @@ def _bootstrap(settings: Settings) -> DatabaseBootstrap:
 def _guacamole_rows_after(
     resources: list[pulumi.Resource],
 ) -> pulumi.ResourceTransformation:
-    """A transformation making the Guacamole users and connections wait for ``resources``.
+    """A transformation making the Guacamole connections (with their users) wait for ``resources``.
 
     Why a transformation: they are children of BrowserWorkspace, and a component's
     ``depends_on`` does not reach its children; a transformation on the component does.
@@ -297,7 +297,7 @@ def _guacamole_rows_after(
     def transformation(
         args: pulumi.ResourceTransformationArgs,
     ) -> pulumi.ResourceTransformationResult | None:
-        if not isinstance(args.resource, GuacamoleUser | GuacamoleConnection):
+        if not isinstance(args.resource, GuacamoleConnection):
             return None
         opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(depends_on=resources))
         return pulumi.ResourceTransformationResult(args.props, opts)
@@ -322,9 +322,7 @@ def _statuses(
     for workspace_plan in plan.workspaces:
         workspace = workspaces[workspace_plan.deployment_name]
         name = workspace_plan.deployment_name
-        after = pulumi.ResourceOptions(
-            depends_on=[workspace.deployment, workspace.user, workspace.connection]
-        )
+        after = pulumi.ResourceOptions(depends_on=[workspace.deployment, workspace.connection])
         note = (
             f"browser workspace {name} for {escape(workspace_plan.username)} in workspace "
             f"{escape(workspace_plan.workspace)} (Guacamole login "

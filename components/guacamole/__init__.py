@@ -7,12 +7,9 @@ Public API (all keyword-only after the resource name)::
                              opts=None)
         -> group_id: Output[int], group_name, duplicate_group_ids, adopted, ...
 
-    GuacamoleUser(resource_name, *, username, password=None, opts=None)
-        -> entity_id: Output[int], user_id: Output[int], username, adopted
-
-    GuacamoleConnection(resource_name, *, group_id, entity_id, connection_name, hostname,
+    GuacamoleConnection(resource_name, *, group_id, username, connection_name, hostname,
                         password, port=5900, disable_copy=True, disable_paste=True, opts=None)
-        -> connection_id: Output[int], group_id, entity_id, connection_name, adopted
+        -> connection_id: Output[int], group_id, entity_id, username, connection_name, adopted
 
     apply_schema(conn, version="1.5", *, seed_admin=True) -> SchemaOutcome
 
@@ -23,7 +20,7 @@ guacamoleDatabaseUrl postgresql://…``), falling back to the environment variab
 are optional keywords with the legacy operator's values as defaults.
 """
 
-from .resources import GuacamoleConnection, GuacamoleConnectionGroup, GuacamoleUser
+from .resources import GuacamoleConnection, GuacamoleConnectionGroup
 from .schema import SchemaOutcome, apply_schema, schema_sql
 from .settings import CONFIG_KEY, ENV_VAR
 
@@ -32,7 +29,6 @@ __all__ = [
     "ENV_VAR",
     "GuacamoleConnection",
     "GuacamoleConnectionGroup",
-    "GuacamoleUser",
     "SchemaOutcome",
     "apply_schema",
     "schema_sql",

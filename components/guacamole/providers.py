@@ -1,4 +1,4 @@
-"""Dynamic providers for the Guacamole rows: connection group, user, connection.
+"""Dynamic providers for the Guacamole rows: connection group, connection with its user.
 
 Design rules (and why):
 
@@ -32,12 +32,12 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from . import connections, groups, users
+from . import access, connections, groups, users
 from .database import Cursor, Database, shared_database
-from .diffing import same_value
 from .errors import ConfigurationError
 from .hashing import make_credentials
 from .inputs import Field, plain
+from .outputs import connection_outputs, converged_user_outputs, owned_user_outputs
 from .provider_base import ConfigGetter, SqlProvider
 from .settings import missing_dsn_message, resolve_dsn
 from .validation import RULES as ROW_RULES
@@ -185,190 +185,88 @@ class ConnectionGroupProvider(_GuacamoleProvider):
 
 
 class UserProvider(_GuacamoleProvider):
-    """A USER entity, its enabled ``guacamole_user`` row and READ on itself.
+    """A user written as a resource of its own, as states from before ``access`` recorded it.
 
-    ``disabled`` is owned: a user the program declares has a live binding, so a user disabled
-    out of band (the Guacamole UI, a stray script) is drift that ``read`` reports and the next
-    update repairs.
+    The program no longer declares users apart from their connection; this provider stays so
+    that the engine can read and delete the user resources such states still hold (dill stores
+    each resource's provider by module and class name).
     """
 
-    FIELDS = (
-        Field("username", Kind.NAME, identity=True),
-        Field("password", Kind.PASSWORD, required=False),
-    )
-    HEALTHY_FLAGS = ("has_user_row", "self_read", "password_current", "enabled")
-
-    @staticmethod
-    def _outputs(
-        *,
-        username: str,
-        password: str | None,
-        entity_id: int,
-        user_id: int | None,
-        self_read: bool,
-        password_current: bool,
-        enabled: bool,
-        adopted: bool,
-    ) -> dict[str, Any]:
-        outs: dict[str, Any] = {
-            "username": username,
-            "entity_id": entity_id,
-            "user_id": user_id,
-            "has_user_row": user_id is not None,
-            "self_read": self_read,
-            "password_current": password_current,
-            "enabled": enabled,
-            "adopted": adopted,
-        }
-        if password is not None:
-            outs["password"] = password
-        return outs
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        """Create the user, or adopt it and reset its credentials to the desired ones."""
-        inputs = self._require(props)
-        name: str = inputs["username"]
-        password: str | None = inputs.get("password")
-        credentials = make_credentials(password)
-        ensured = self._db().run(lambda cur: users.ensure_user(cur, name, credentials))
-        if not ensured.created:
-            pulumi.log.info(f"Guacamole user {name!r}: adopted existing entity {ensured.entity_id}")
-        outs = self._outputs(
-            username=name,
-            password=password,
-            entity_id=ensured.entity_id,
-            user_id=ensured.user_id,
-            self_read=True,
-            password_current=True,
-            enabled=True,
-            adopted=not ensured.created,
-        )
-        return CreateResult(str(ensured.entity_id), outs)
+    FIELDS = (Field("username", Kind.NAME, identity=True),)
+    HEALTHY_FLAGS = ("has_user_row", "self_read", "enabled")
 
     @classmethod
     def observe(cls, cur: Cursor, id_: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The outputs ``read`` reports for the stored user, or None if it was deleted.
-
-        The desired password (if any) is verified against the stored hash.
-        """
+        """The outputs ``read`` reports for the stored user, or None if it was deleted."""
         row = users.read_user(cur, _parse_id(id_, "user entity id"))
         if row is None:
             return None
-        password = plain(props.get("password"))
-        return cls._outputs(
-            username=row.name,
-            password=password,
-            entity_id=row.entity_id,
-            user_id=row.user_id,
-            self_read=row.self_read,
-            password_current=row.user_id is not None and row.password_matches(password),
-            enabled=row.user_id is not None and not row.disabled,
-            adopted=bool(plain(props.get("adopted"))),
-        )
+        return {
+            **owned_user_outputs(row),
+            "entity_id": row.entity_id,
+            "adopted": bool(plain(props.get("adopted"))),
+        }
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Report the user as stored; verifies the desired password against the stored hash."""
+        """Report the user as stored."""
         return self._read(id_, props)
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Rewrite credentials if the password changed or drifted; restore self READ."""
-        inputs = self._require(news)
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Delete the entity (the user row and every permission go with it), unless its
+        connection now owns it: a state from before the two became one resource."""
         entity_id = _parse_id(id_, "user entity id")
-        password: str | None = inputs.get("password")
-        reset = (
-            not same_value(plain(olds.get("password")), password)
-            or plain(olds.get("password_current")) is False
-        )
-        credentials = make_credentials(password)
-        user_id = self._db().run(
-            lambda cur: users.converge_user(cur, entity_id, credentials, reset_credentials=reset)
-        )
-        outs = self._outputs(
-            username=inputs["username"],
-            password=password,
-            entity_id=entity_id,
-            user_id=user_id,
-            self_read=True,
-            password_current=True,
-            enabled=True,
-            adopted=bool(plain(olds.get("adopted"))),
-        )
-        return UpdateResult(outs)
-
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        """Delete the entity; the user row and every permission go with it (cascade)."""
-        entity_id = _parse_id(id_, "user entity id")
-        self._db().run(lambda cur: users.delete_user(cur, entity_id))
+        kept = self._db().run(lambda cur: users.delete_unowned_user(cur, entity_id))
+        if kept:
+            pulumi.log.info(
+                f"Guacamole user {plain(props.get('username'))!r} (entity {entity_id}) kept: "
+                "its connection resource now holds it"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
 # Connection
 # ---------------------------------------------------------------------------------------------
 
-_MANAGED_PARAMETERS = frozenset({"hostname", "port", "password", "disable-copy", "disable-paste"})
 
-
-def _parse_port(value: str | None) -> int | str | None:
-    """The stored port as int; unparsable text is returned as is so the diff sees it."""
-    if value is None:
-        return None
-    return int(value) if value.isdigit() else value
-
-
-def _parse_flag(value: str | None) -> bool | str | None:
-    """Guacamole booleans are the text "true"/"false"; anything else is reported verbatim."""
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return value
-
-
-def connection_outputs(
-    row: connections.ConnectionRow, *, entity_id: int | None, adopted: bool
-) -> dict[str, Any]:
-    """Outputs describing ``row`` in terms of the resource's inputs (pure)."""
-    params = row.parameters
-    return {
-        "connection_id": row.connection_id,
-        "group_id": row.group_id,
-        "connection_name": row.name,
-        "entity_id": entity_id,
-        "hostname": params.get("hostname"),
-        "port": _parse_port(params.get("port")),
-        "password": params.get("password"),
-        "disable_copy": _parse_flag(params.get("disable-copy")),
-        "disable_paste": _parse_flag(params.get("disable-paste")),
-        "is_vnc": row.protocol == connections.VNC,
-        "read_on_connection": row.read_on_connection,
-        "read_on_group": row.read_on_group,
-        "unmanaged_parameters": sorted(set(params) - _MANAGED_PARAMETERS),
-        "adopted": adopted,
-    }
+def _owned(props: Mapping[str, Any]) -> bool:
+    """True when the recorded connection owns its user (written with a ``username``)."""
+    return isinstance(plain(props.get("username")), str)
 
 
 class ConnectionProvider(_GuacamoleProvider):
-    """A VNC connection in a workspace group, readable (with its group) by one user entity."""
+    """A VNC connection in a workspace group and the user who may open it (see ``access``).
+
+    States written while the user was a separate resource record an ``entity_id`` input and no
+    ``username``; such a connection is upgraded by its next ``update`` (the user adopted by
+    name) and, if deleted first, is deleted alone, its user going with its own resource.
+    """
 
     FIELDS = (
         Field("group_id", Kind.ID, identity=True),
         Field("connection_name", Kind.NAME, identity=True),
-        Field("entity_id", Kind.ID),
+        Field("username", Kind.NAME),
         Field("hostname", Kind.TEXT),
         Field("port", Kind.PORT, required=False, default=5900),
         Field("password", Kind.SECRET),
         Field("disable_copy", Kind.BOOL, required=False, default=True),
         Field("disable_paste", Kind.BOOL, required=False, default=True),
     )
-    HEALTHY_FLAGS = ("is_vnc", "read_on_connection", "read_on_group")
+    HEALTHY_FLAGS = (
+        "is_vnc",
+        "read_on_connection",
+        "read_on_group",
+        "has_user_row",
+        "self_read",
+        "enabled",
+    )
     DRIFT_LISTS = ("unmanaged_parameters",)
 
     @staticmethod
-    def _spec(inputs: Mapping[str, Any]) -> connections.ConnectionSpec:
-        return connections.ConnectionSpec(
+    def _spec(inputs: Mapping[str, Any]) -> access.AccessSpec:
+        return access.AccessSpec(
+            username=inputs["username"],
             group_id=inputs["group_id"],
             name=inputs["connection_name"],
-            entity_id=inputs["entity_id"],
             parameters=connections.vnc_parameters(
                 hostname=inputs["hostname"],
                 port=inputs["port"],
@@ -379,10 +277,14 @@ class ConnectionProvider(_GuacamoleProvider):
         )
 
     @staticmethod
-    def _converged(inputs: Mapping[str, Any], connection_id: int, adopted: bool) -> dict[str, Any]:
+    def _converged(
+        inputs: Mapping[str, Any], granted: access.Granted, adopted: bool
+    ) -> dict[str, Any]:
         return {
             **inputs,
-            "connection_id": connection_id,
+            **converged_user_outputs(inputs["username"], granted.user_id),
+            "connection_id": granted.connection_id,
+            "entity_id": granted.entity_id,
             "is_vnc": True,
             "read_on_connection": True,
             "read_on_group": True,
@@ -391,54 +293,73 @@ class ConnectionProvider(_GuacamoleProvider):
         }
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        """Create the connection, or adopt the one with the same group and name."""
+        """Create the user and the connection, or adopt the ones with the same names."""
         inputs = self._require(props)
         spec = self._spec(inputs)
-        ensured = self._db().run(lambda cur: connections.ensure_connection(cur, spec))
-        if not ensured.created:
+        credentials = make_credentials(None)
+        granted = self._db().run(lambda cur: access.grant(cur, spec, credentials))
+        if granted.adopted:
             pulumi.log.info(
-                f"Guacamole connection {spec.name!r} in group {spec.group_id}: adopted existing "
-                f"connection {ensured.connection_id}"
+                f"Guacamole connection {spec.name!r} in group {spec.group_id} for "
+                f"{spec.username!r}: adopted existing rows (connection {granted.connection_id}, "
+                f"user entity {granted.entity_id})"
             )
-        outs = self._converged(inputs, ensured.connection_id, adopted=not ensured.created)
-        return CreateResult(str(ensured.connection_id), outs)
+        outs = self._converged(inputs, granted, adopted=granted.adopted)
+        return CreateResult(str(granted.connection_id), outs)
 
     @classmethod
     def observe(cls, cur: Cursor, id_: str, props: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The outputs ``read`` reports: the row, its parameters and the entity's READ grants."""
+        """The outputs ``read`` reports: the row, its parameters, the user and its READ grants.
+
+        None when the connection is gone, or the user it owns is: either way the grant no
+        longer exists, and the next ``up`` creates (adopting what is left) the pair again.
+        """
         entity_id = _optional_int(props.get("entity_id"))
-        row = connections.read_connection(cur, _parse_id(id_, "connection id"), entity_id)
-        if row is None:
+        found = access.observe(cur, _parse_id(id_, "connection id"), entity_id)
+        if found is None:
             return None
-        return connection_outputs(
+        row, user = found
+        outs = connection_outputs(
             row, entity_id=entity_id, adopted=bool(plain(props.get("adopted")))
         )
+        if not _owned(props):
+            return outs
+        if user is None:
+            return None
+        return {**outs, **owned_user_outputs(user)}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Report the connection, its parameters and the entity's READ grants as stored."""
+        """Report the connection, its parameters, its user and READ grants as stored."""
         return self._read(id_, props)
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Converge parameters and grants; move the grants if the user entity changed."""
+        """Converge parameters, user and grants; move the grants if the user changed."""
         inputs = self._require(news)
         connection_id = _parse_id(id_, "connection id")
         spec = self._spec(inputs)
+        credentials = make_credentials(None)
         previous = _optional_int(olds.get("entity_id"))
-        self._db().run(
-            lambda cur: connections.converge_connection(
-                cur, connection_id, spec, previous_entity_id=previous
+        owned = _owned(olds)
+        granted = self._db().run(
+            lambda cur: access.converge(
+                cur,
+                connection_id,
+                spec,
+                credentials,
+                previous_entity_id=previous,
+                previous_owned=owned,
             )
         )
-        adopted = bool(plain(olds.get("adopted")))
-        return UpdateResult(self._converged(inputs, connection_id, adopted))
+        return UpdateResult(self._converged(inputs, granted, bool(plain(olds.get("adopted")))))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Delete the connection and the entity's READ on the group (if no longer needed)."""
+        """Delete the user it owns, the connection and the user's READ on the group."""
         connection_id = _parse_id(id_, "connection id")
         entity_id = _optional_int(props.get("entity_id"))
         group_id = _optional_int(props.get("group_id"))
+        owned = _owned(props)
         self._db().run(
-            lambda cur: connections.delete_connection(
-                cur, connection_id, entity_id=entity_id, group_id=group_id
+            lambda cur: access.revoke(
+                cur, connection_id, entity_id=entity_id, group_id=group_id, owned=owned
             )
         )

@@ -11,6 +11,10 @@ because a binding is live, so a disabled flag set out of band is drift. The self
 mirrors what Guacamole grants implicitly to the users it creates, and keeps the Preferences page
 working.
 
+A user written together with its connection (see ``access``) carries an ownership mark, a
+``guacamole_user_attribute`` row (Guacamole keeps it and does not show it) naming the
+connection: a delete on behalf of anything but that connection leaves the user in place.
+
 Every function takes a cursor inside a transaction owned by the caller.
 """
 
@@ -167,3 +171,74 @@ def delete_user(cur: Cursor, entity_id: int) -> bool:
     """Delete the entity (cascading to the user row and all its permissions)."""
     cur.execute("DELETE FROM guacamole_entity WHERE entity_id = %s AND type = 'USER'", (entity_id,))
     return cur.rowcount > 0
+
+
+OWNER_ATTRIBUTE = "awms-browser-workspaces"
+"""``guacamole_user_attribute.attribute_name`` of the ownership mark; its value is the id of the
+connection that owns the user."""
+
+_MARKED_BY_ANOTHER = (
+    "EXISTS (SELECT 1 FROM guacamole_user AS u"
+    " JOIN guacamole_user_attribute AS a ON a.user_id = u.user_id"
+    " WHERE u.entity_id = e.entity_id AND a.attribute_name = %(mark)s"
+    " AND a.attribute_value IS DISTINCT FROM %(owner)s)"
+)
+"""The user ``e`` carries a mark naming an owner other than ``%(owner)s`` (NULL: any owner)."""
+
+
+def find_user(cur: Cursor, name: str) -> int | None:
+    """The entity id of user ``name``, locked for this transaction, or None."""
+    cur.execute(
+        "SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = %s FOR UPDATE",
+        (name,),
+    )
+    found = cur.fetchone()
+    return None if found is None else int(found[0])
+
+
+def mark_owned(cur: Cursor, user_id: int, connection_id: int) -> None:
+    """Mark the user as owned by this connection (idempotent; the last owner wins)."""
+    cur.execute(
+        "INSERT INTO guacamole_user_attribute (user_id, attribute_name, attribute_value)"
+        " VALUES (%s, %s, %s) ON CONFLICT (user_id, attribute_name)"
+        " DO UPDATE SET attribute_value = EXCLUDED.attribute_value",
+        (user_id, OWNER_ATTRIBUTE, str(connection_id)),
+    )
+
+
+def owner_of(cur: Cursor, entity_id: int) -> str | None:
+    """The ownership mark's value (a connection id), or None if the user carries none."""
+    cur.execute(
+        "SELECT a.attribute_value FROM guacamole_user AS u"
+        " JOIN guacamole_user_attribute AS a ON a.user_id = u.user_id"
+        " WHERE u.entity_id = %s AND a.attribute_name = %s",
+        (entity_id, OWNER_ATTRIBUTE),
+    )
+    row = cur.fetchone()
+    return None if row is None else str(row[0])
+
+
+def _delete_unless_marked(cur: Cursor, entity_id: int, owner: str | None) -> bool:
+    """Delete the user unless a mark names an owner other than ``owner``; True if kept so."""
+    cur.execute(
+        "DELETE FROM guacamole_entity AS e WHERE e.entity_id = %(entity)s AND e.type = 'USER'"
+        f" AND NOT {_MARKED_BY_ANOTHER}",
+        {"entity": entity_id, "mark": OWNER_ATTRIBUTE, "owner": owner},
+    )
+    if cur.rowcount > 0:
+        return False
+    return owner_of(cur, entity_id) not in (None, owner)
+
+
+def delete_unowned_user(cur: Cursor, entity_id: int) -> bool:
+    """Delete the user unless a connection owns it; True if it was kept for that reason."""
+    return _delete_unless_marked(cur, entity_id, None)
+
+
+def delete_owned_user(cur: Cursor, entity_id: int, connection_id: int) -> bool:
+    """Delete the user this connection owns; keep it (True) if another connection now does.
+
+    Why: a connection replaced without a new user (its group recreated, ``--replace``) is
+    created before the old one is deleted, and the new one adopts the user and marks it its own.
+    """
+    return _delete_unless_marked(cur, entity_id, str(connection_id))

@@ -1,7 +1,9 @@
 """Who has access now, read from the stack's state (``pulumi stack export``), without I/O.
 
 Access is a Guacamole login ``{workspace}@{username}``: each ``BrowserWorkspace`` in the state
-holds one (its ``GuacamoleUser``), next to the Deployment whose ``spec.replicas`` it runs with.
+holds one (the user its ``GuacamoleConnection`` carries; a ``GuacamoleUser`` of its own in
+states from before the two were one resource), next to the Deployment whose ``spec.replicas``
+it runs with.
 Which bindings grant it, and until when, comes from the stack output ``workspaces`` (keyed by
 binding) and from the ``BindingStatus`` resources; the output is missing for a binding after a
 watcher's scoped run or on a stack last updated before the output carried ``expires``, and then
@@ -20,6 +22,8 @@ from components.manifests import USERNAME_ANNOTATION, WORKSPACE_ANNOTATION
 WORKSPACE_TYPE = "awms:index:BrowserWorkspace"
 _DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
 _STACK_TYPE = "pulumi:pulumi:Stack"
+_LOGIN_TYPES = ("guacamole:Connection", "guacamole:User")
+"""Resources whose ``username`` input is the login (the connection; the user of older states)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def _grant(
     for child in children:
         inputs = child.get("inputs") or {}
         kind = str(child.get("type", ""))
-        if kind.endswith("guacamole:User") and isinstance(inputs.get("username"), str):
+        if kind.endswith(_LOGIN_TYPES) and isinstance(inputs.get("username"), str):
             workspace, _, username = inputs["username"].partition("@")
             identity = (workspace, username)  # a workspace never contains '@'
         elif kind == _DEPLOYMENT_TYPE:

@@ -38,7 +38,8 @@ PER_STACK_TYPES = (":FieldOwnerTakeover", ":AccessRevocation")
 """Dynamic resources every stack declares for itself (see :func:`components.program.declare`)."""
 GROUP_TYPE = "guacamole:ConnectionGroup"
 _CONNECTION = "guacamole:Connection"
-_USER = "guacamole:User"
+_LOGINS = (_CONNECTION, "guacamole:User")
+"""The resources holding a login as ``username`` (a connection; a user in older states)."""
 _STATUS = ":BindingStatus"
 
 
@@ -276,7 +277,7 @@ def _component_workspace(
                 if logical(str(dependency)) in groups:
                     return groups[logical(str(dependency))]
     for child in children:
-        if str(child.get("type", "")).endswith(_USER):
+        if str(child.get("type", "")).endswith(_LOGINS):
             login = resource_text(child, "username")
             if login is not None and "@" in login:
                 return login.partition("@")[0]

@@ -11,11 +11,7 @@ from typing import Any, Generic, TypeVar
 import psycopg
 from pulumi.dynamic import CheckResult, DiffResult, ResourceProvider
 
-from components.guacamole.providers import (
-    ConnectionGroupProvider,
-    ConnectionProvider,
-    UserProvider,
-)
+from components.guacamole.providers import ConnectionGroupProvider, ConnectionProvider
 
 # The legacy operator ran a 64-character hex constant through base64.decodebytes: 48 bytes.
 LEGACY_HEX = "a" * 16 + "0123456789abcdef" * 3
@@ -110,43 +106,68 @@ class Driver(Generic[P]):
 
 @dataclass
 class Binding:
-    """The three create results of one binding."""
+    """The create results of one binding: its workspace group and its connection with user."""
 
     group: Result
-    user: Result
     connection: Result
     connection_inputs: dict[str, Any]
 
+    @property
+    def entity_id(self) -> int:
+        """The user entity the connection recorded."""
+        return int(self.connection.outs["entity_id"])
 
-def create_binding(
-    group_provider: Driver[ConnectionGroupProvider],
-    user_provider: Driver[UserProvider],
+    @property
+    def username(self) -> str:
+        """The Guacamole user name (``{workspace}@{username}``)."""
+        return str(self.connection_inputs["username"])
+
+
+def connection_news(
     connection_provider: Driver[ConnectionProvider],
     *,
+    group_id: int | str,
     workspace: str,
     username: str,
     hostname: str = "client-0123.guacamole.svc.cluster.local",
     vnc_password: str = "vnc-secret",  # noqa: S107 - test value
-    **connection_overrides: Any,
-) -> Binding:
-    """Create group + user + connection the way a BrowserWorkspace would (check, then create)."""
-    group = group_provider.create(checked(group_provider, {"group_name": workspace}))
-    user = user_provider.create(checked(user_provider, {"username": f"{workspace}@{username}"}))
-    connection_inputs = checked(
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Checked connection inputs as a BrowserWorkspace declares them (numbers as floats)."""
+    return checked(
         connection_provider,
         {
             # the engine delivers numbers as floats
-            "group_id": float(group.id),
-            "entity_id": float(user.id),
+            "group_id": float(group_id),
+            "username": f"{workspace}@{username}",
             "connection_name": username,
             "hostname": hostname,
             "password": vnc_password,
             "port": 5900.0,
-            **connection_overrides,
+            **overrides,
         },
     )
-    connection = connection_provider.create(connection_inputs)
-    return Binding(group, user, connection, connection_inputs)
+
+
+def create_binding(
+    group_provider: Driver[ConnectionGroupProvider],
+    connection_provider: Driver[ConnectionProvider],
+    *,
+    workspace: str,
+    username: str,
+    **connection_overrides: Any,
+) -> Binding:
+    """Create group + connection (with its user) the way a BrowserWorkspace would."""
+    group = group_provider.create(checked(group_provider, {"group_name": workspace}))
+    inputs = connection_news(
+        connection_provider,
+        group_id=group.id,
+        workspace=workspace,
+        username=username,
+        **connection_overrides,
+    )
+    connection = connection_provider.create(inputs)
+    return Binding(group, connection, inputs)
 
 
 def legacy_operator_write(
@@ -219,6 +240,71 @@ def legacy_operator_write(
         "entity_id": entity_id,
         "user_id": user_id,
     }
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    """A user as the tables hold it (read back with plain SQL, not the code under test)."""
+
+    entity_id: int
+    user_id: int | None
+    password_hash: bytes | None
+    password_salt: bytes | None
+    disabled: bool | None
+    self_permissions: list[str]
+    marks: dict[str, str]
+
+
+def stored_user(conn: psycopg.Connection[Any], name: str) -> StoredUser | None:
+    """The USER entity ``name``, its user row, READ on itself and its attributes; None if absent."""
+    row = conn.execute(
+        "SELECT e.entity_id, u.user_id, u.password_hash, u.password_salt, u.disabled,"
+        " COALESCE((SELECT array_agg(p.permission::text ORDER BY p.permission)"
+        "   FROM guacamole_user_permission AS p"
+        "   WHERE p.entity_id = e.entity_id AND p.affected_user_id = u.user_id), '{}'),"
+        " COALESCE((SELECT json_object_agg(a.attribute_name, a.attribute_value)"
+        "   FROM guacamole_user_attribute AS a WHERE a.user_id = u.user_id), '{}'::json)"
+        " FROM guacamole_entity AS e LEFT JOIN guacamole_user AS u USING (entity_id)"
+        " WHERE e.type = 'USER' AND e.name = %s",
+        (name,),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredUser(
+        entity_id=int(row[0]),
+        user_id=row[1],
+        password_hash=None if row[2] is None else bytes(row[2]),
+        password_salt=None if row[3] is None else bytes(row[3]),
+        disabled=row[4],
+        self_permissions=list(row[5]),
+        marks=dict(row[6]),
+    )
+
+
+def user_count(conn: psycopg.Connection[Any]) -> int:
+    """USER entities in the database."""
+    return int(scalar(conn, "SELECT count(*) FROM guacamole_entity WHERE type = 'USER'"))
+
+
+def read_grants(conn: psycopg.Connection[Any], entity_id: int) -> tuple[set[int], set[int]]:
+    """The connections and the connection groups ``entity_id`` holds READ on."""
+    connections = set(
+        first_column(
+            conn,
+            "SELECT connection_id FROM guacamole_connection_permission"
+            " WHERE entity_id = %s AND permission = 'READ'",
+            (entity_id,),
+        )
+    )
+    groups = set(
+        first_column(
+            conn,
+            "SELECT connection_group_id FROM guacamole_connection_group_permission"
+            " WHERE entity_id = %s AND permission = 'READ'",
+            (entity_id,),
+        )
+    )
+    return connections, groups
 
 
 def visible_connections(conn: psycopg.Connection[Any], username: str) -> list[tuple[int, str]]:

@@ -101,9 +101,13 @@ def test_guacamole_row_providers_work_as_the_login_role(
     group, user, connection = ConnectionGroupProvider(), UserProvider(), ConnectionProvider()
     for provider in (group, user, connection):
         provider.configure(configure_request(target.login_dsn()))
-    create_binding(Driver(group), Driver(user), Driver(connection), workspace="ws", username="ann")
+    b = create_binding(Driver(group), Driver(connection), workspace="ws", username="ann")
     with target.as_login() as conn:
         assert [name for _, name in visible_connections(conn, "ws@ann")] == ["ann"]
+    user.delete(str(b.entity_id), {"username": "ws@ann"})  # marked: kept
+    assert user.read(str(b.entity_id), {}).id == str(b.entity_id)
+    connection.delete(b.connection.id, b.connection.outs)
+    assert user.read(str(b.entity_id), {}).id == ""
 
 
 def test_default_privileges_cover_tables_the_owner_creates_later(

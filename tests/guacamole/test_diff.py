@@ -17,7 +17,7 @@ UNKNOWN_VALUE: Any = Unknown()  # type: ignore[no-untyped-call]
 
 INPUTS = {
     "group_id": 3,
-    "entity_id": 7,
+    "username": "ws@alice",
     "connection_name": "alice",
     "hostname": "client-x",
     "password": "vnc",
@@ -31,6 +31,10 @@ OUTPUTS = {
     "entity_id": 7.0,
     "port": 5900.0,
     "connection_id": 11.0,
+    "user_id": 5.0,
+    "has_user_row": True,
+    "self_read": True,
+    "enabled": True,
     "is_vnc": True,
     "read_on_connection": True,
     "read_on_group": True,
@@ -81,7 +85,7 @@ def test_everything_else_updates_in_place():
         ("port", 5901),
         ("disable_copy", False),
         ("disable_paste", False),
-        ("entity_id", 8),
+        ("username", "ws@alice-renamed"),
     ):
         result = _diff(OUTPUTS, {**INPUTS, key: value})
         assert result.changes is True, key
@@ -89,7 +93,15 @@ def test_everything_else_updates_in_place():
 
 
 def test_drift_recorded_by_read_triggers_update():
-    for flag in ("is_vnc", "read_on_connection", "read_on_group"):
+    flags = (
+        "is_vnc",
+        "read_on_connection",
+        "read_on_group",
+        "has_user_row",
+        "self_read",
+        "enabled",
+    )
+    for flag in flags:
         result = _diff({**OUTPUTS, flag: False}, INPUTS)
         assert result.changes is True and result.replaces == [], flag
     result = _diff({**OUTPUTS, "unmanaged_parameters": ["enable-sftp"]}, INPUTS)
@@ -98,30 +110,30 @@ def test_drift_recorded_by_read_triggers_update():
     assert _diff({**OUTPUTS, "disable_copy": None}, INPUTS).changes is True
 
 
+def test_an_old_state_is_updated_in_place():
+    """Outputs recorded while the user was a resource of its own: no ``username``, no user
+    flags, an ``entity_id`` input. The new inputs update them; nothing is replaced."""
+    user_keys = ("username", "user_id", "has_user_row", "self_read", "enabled")
+    old = {k: v for k, v in OUTPUTS.items() if k not in user_keys}
+    result = _diff(old, INPUTS)
+    assert result.changes is True and result.replaces == []
+    assert _diff({**old, "username": "ws@alice"}, INPUTS).changes is False
+
+
 def test_unknown_identity_during_preview_is_a_replacement():
     result = _diff(OUTPUTS, {**INPUTS, "group_id": UNKNOWN_VALUE})
     assert result.replaces == ["group_id"]
-    assert _diff(OUTPUTS, {**INPUTS, "entity_id": UNKNOWN_VALUE}).replaces == []
+    result = _diff(OUTPUTS, {**INPUTS, "username": UNKNOWN_VALUE})
+    assert result.changes is True and result.replaces == []
 
 
 def test_bool_is_not_confused_with_int():
     assert _diff({**OUTPUTS, "disable_copy": 1}, INPUTS).changes is True
 
 
-def test_user_password_changes_and_staleness():
-    olds = {
-        "username": "u",
-        "password": "a",
-        "password_current": True,
-        "self_read": True,
-        "has_user_row": True,
-    }
+def test_user_provider_diff_sees_its_flags():
+    olds = {"username": "u", "has_user_row": True, "self_read": True, "enabled": True}
     provider = UserProvider()
-    assert provider.diff("1", olds, {"username": "u", "password": "a"}).changes is False
-    assert provider.diff("1", olds, {"username": "u", "password": "b"}).replaces == []
-    assert provider.diff("1", olds, {"username": "u", "password": "b"}).changes is True
-    assert provider.diff("1", olds, {"username": "u"}).changes is True
-    stale = {**olds, "password_current": False}
-    assert provider.diff("1", stale, {"username": "u", "password": "a"}).changes is True
-    gone = {**olds, "self_read": False}
-    assert provider.diff("1", gone, {"username": "u", "password": "a"}).changes is True
+    assert provider.diff("1", olds, {"username": "u"}).changes is False
+    for flag in ("has_user_row", "self_read", "enabled"):
+        assert provider.diff("1", {**olds, flag: False}, {"username": "u"}).changes is True, flag

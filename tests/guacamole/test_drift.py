@@ -13,7 +13,8 @@ from components.guacamole.database import Database
 from components.guacamole.drift import GONE, Drift, RecordedRow, compare, find_drift
 
 from .conftest import GuacDb, Providers
-from .helpers import Binding, create_binding
+from .helpers import Binding, checked, create_binding
+from .old_state import write_old_binding
 
 PASSWORD = "a-generated-vnc-password-0123456789"
 
@@ -21,7 +22,6 @@ PASSWORD = "a-generated-vnc-password-0123456789"
 def recorded(binding: Binding) -> list[RecordedRow]:
     return [
         RecordedRow("urn:group", "ConnectionGroup", binding.group.id, binding.group.outs),
-        RecordedRow("urn:user", "User", binding.user.id, binding.user.outs),
         RecordedRow("urn:connection", "Connection", binding.connection.id, binding.connection.outs),
     ]
 
@@ -69,13 +69,23 @@ EDITS: dict[str, tuple[str, str, Callable[[Binding], tuple[Any, ...]]]] = {
     ),
     "user disabled": (
         "UPDATE guacamole_user SET disabled = true WHERE entity_id = %s",
-        "urn:user",
-        lambda b: (int(b.user.id),),
+        "urn:connection",
+        lambda b: (b.entity_id,),
     ),
     "user self READ deleted": (
         "DELETE FROM guacamole_user_permission WHERE entity_id = %s",
-        "urn:user",
-        lambda b: (int(b.user.id),),
+        "urn:connection",
+        lambda b: (b.entity_id,),
+    ),
+    "user row deleted": (
+        "DELETE FROM guacamole_user WHERE entity_id = %s",
+        "urn:connection",
+        lambda b: (b.entity_id,),
+    ),
+    "user deleted": (
+        "DELETE FROM guacamole_entity WHERE entity_id = %s",
+        "urn:connection",
+        lambda b: (b.entity_id,),
     ),
     "group limits edited": (
         "UPDATE guacamole_connection_group SET max_connections = 1 WHERE connection_group_id = %s",
@@ -96,7 +106,6 @@ def test_each_out_of_band_edit_is_found_and_repaired(
 ) -> None:
     binding = create_binding(
         providers.group,
-        providers.user,
         providers.connection,
         workspace="drift-ws",
         username="alice",
@@ -114,7 +123,7 @@ def test_each_out_of_band_edit_is_found_and_repaired(
 
     # What a targeted refresh + up does for that resource.
     if urn != "urn:connection":
-        return  # user and group repairs are covered by their provider tests
+        return  # group repairs are covered by the group provider tests
     p = providers.connection
     refreshed = p.read(binding.connection.id, binding.connection.outs)
     if found[0].fields == (GONE,):
@@ -122,7 +131,7 @@ def test_each_out_of_band_edit_is_found_and_repaired(
         return
     assert p.diff(binding.connection.id, refreshed.outs, binding.connection_inputs).changes
     repaired = p.update(binding.connection.id, refreshed.outs, binding.connection_inputs)
-    rows[2] = RecordedRow(urn, "Connection", binding.connection.id, repaired.outs)
+    rows[1] = RecordedRow(urn, "Connection", binding.connection.id, repaired.outs)
     assert check(guac_db, rows) == []
     [(password,)] = guac_db.rows(
         "SELECT parameter_value FROM guacamole_connection_parameter"
@@ -132,35 +141,14 @@ def test_each_out_of_band_edit_is_found_and_repaired(
     assert password == PASSWORD
 
 
-def test_a_disabled_user_is_enabled_again(providers: Providers, guac_db: GuacDb) -> None:
-    p = providers.user
-    created = create_binding(
-        providers.group, providers.user, providers.connection, workspace="w", username="bob"
-    ).user
-    with guac_db.connect() as conn:
-        conn.execute(
-            "UPDATE guacamole_user SET disabled = true WHERE entity_id = %s", (created.id,)
-        )
-    refreshed = p.read(created.id, created.outs)
-    assert refreshed.outs["enabled"] is False
-    inputs = {"username": "w@bob"}
-    assert p.diff(created.id, refreshed.outs, inputs).changes is True
-    p.update(created.id, refreshed.outs, inputs)
-    assert guac_db.rows(
-        "SELECT disabled FROM guacamole_user WHERE entity_id = %s", (created.id,)
-    ) == [(False,)]
-
-
 def test_a_program_change_is_not_drift(providers: Providers, guac_db: GuacDb) -> None:
     """After an update the recorded outputs are the new values: nothing to refresh."""
-    binding = create_binding(
-        providers.group, providers.user, providers.connection, workspace="w", username="cid"
-    )
+    binding = create_binding(providers.group, providers.connection, workspace="w", username="cid")
     p = providers.connection
     changed = {**binding.connection_inputs, "hostname": "client-new.guacamole.svc", "port": 5901}
     updated = p.update(binding.connection.id, binding.connection.outs, changed)
     rows = recorded(binding)
-    rows[2] = RecordedRow("urn:connection", "Connection", binding.connection.id, updated.outs)
+    rows[1] = RecordedRow("urn:connection", "Connection", binding.connection.id, updated.outs)
     assert check(guac_db, rows) == []
     # ...whereas the outputs recorded before the change now differ: that is drift, and a
     # refresh + up with the current inputs keeps the new values.
@@ -168,15 +156,15 @@ def test_a_program_change_is_not_drift(providers: Providers, guac_db: GuacDb) ->
 
 
 def test_state_from_an_older_version_is_not_drift(providers: Providers, guac_db: GuacDb) -> None:
-    binding = create_binding(
-        providers.group, providers.user, providers.connection, workspace="w", username="dan"
-    )
-    old_outputs = {k: v for k, v in binding.user.outs.items() if k != "enabled"}
-    rows = [RecordedRow("urn:user", "User", binding.user.id, old_outputs)]
+    """A user resource recorded before ``enabled`` existed: only a False flag counts."""
+    group = providers.group.create(checked(providers.group, {"group_name": "w"}))
+    old = write_old_binding(guac_db.dsn, group_id=int(group.id), workspace="w", username="dan")
+    old_outputs = {k: v for k, v in old.user.outs.items() if k != "enabled"}
+    rows = [RecordedRow("urn:user", "User", old.user.id, old_outputs)]
     assert check(guac_db, rows) == []
     with psycopg.connect(guac_db.dsn, autocommit=True) as conn:
         conn.execute(
-            "UPDATE guacamole_user SET disabled = true WHERE entity_id = %s", (binding.user.id,)
+            "UPDATE guacamole_user SET disabled = true WHERE entity_id = %s", (old.entity_id,)
         )
     assert check(guac_db, rows) == [Drift("urn:user", ("enabled",))]
 
@@ -186,3 +174,7 @@ def test_compare_is_exact_about_numbers() -> None:
     assert compare("Connection", {"port": 5900.0}, {"port": "5900x"}) == ("port",)
     assert compare("User", {"adopted": False}, {"adopted": True}) == ()
     assert compare("User", {}, None) == (GONE,)
+    assert compare("Connection", {"enabled": True}, {"enabled": False}) == ("enabled",)
+    # A key an older state lacks counts only as a False health flag of that kind.
+    assert compare("Connection", {}, {"enabled": False, "username": "w@x"}) == ("enabled",)
+    assert compare("Connection", {}, {"enabled": True, "user_id": 3}) == ()

@@ -29,6 +29,7 @@ def test_configured_provider_pickle_has_no_dsn(guac_db: GuacDb):
         assert b"app-pw" not in raw and b"127.0.0.1" not in raw
         assert serialized == fresh  # instance state is empty: identical pickle
         assert b"components.guacamole.providers" in raw  # by reference, not by value
+        assert cls.__name__.encode() in raw  # states name the class: it must keep its name
         assert len(raw) < 300
         restored = dill.loads(raw)  # noqa: S301 - our own bytes
         assert type(restored) is cls and "_database" not in restored.__dict__

@@ -10,12 +10,12 @@ import pulumi
 import pytest
 from pulumi.runtime import mocks, rpc
 
-from components.guacamole import (
-    GuacamoleConnection,
-    GuacamoleConnectionGroup,
-    GuacamoleUser,
-)
+import components.guacamole
+from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup
 from components.guacamole.settings import ENV_VAR
+
+GROUP = "pulumi-python:dynamic/guacamole:ConnectionGroup"
+CONNECTION = "pulumi-python:dynamic/guacamole:Connection"
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -24,10 +24,7 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ.endswith(":ConnectionGroup"):
             outputs.update(group_id=4.0, duplicate_group_ids=[], adopted=False)
             return "4", outputs
-        if args.typ.endswith(":User"):
-            outputs.update(entity_id=7.0, user_id=5.0, adopted=False)
-            return "7", outputs
-        outputs.update(connection_id=9.0, adopted=False)
+        outputs.update(connection_id=9.0, entity_id=7.0, user_id=5.0, adopted=False)
         return "9", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -56,59 +53,52 @@ def _by_type(monitor: _RecordingMonitor) -> dict[str, Any]:
     return {r.type: r for r in monitor.requests if r.type != "pulumi:pulumi:Stack"}
 
 
+def test_the_package_has_no_user_resource():
+    assert not hasattr(components.guacamole, "GuacamoleUser")
+    assert "GuacamoleUser" not in components.guacamole.__all__
+
+
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
 def test_type_tokens_secrets_and_typed_outputs(monitor: _RecordingMonitor):
     group = GuacamoleConnectionGroup("g", group_name="ws")
-    user = GuacamoleUser("u", username="ws@alice", password="plain-user-password")
     connection = GuacamoleConnection(
         "c",
         group_id=group.group_id,
-        entity_id=user.entity_id,
+        username="ws@alice",
         connection_name="alice",
         hostname="client-x",
         password="plain-vnc-password",
     )
 
     def check(values: list[Any]) -> None:
-        group_id, entity_id, connection_id = values
-        assert (group_id, entity_id, connection_id) == (4, 7, 9)
-        assert all(type(v) is int for v in values)  # floats from the engine are cast back
+        group_id, entity_id, connection_id, connection_group_id, username = values
+        assert (group_id, entity_id, connection_id, connection_group_id) == (4, 7, 9, 4)
+        assert all(type(v) is int for v in values[:4])  # floats from the engine are cast back
+        assert username == "ws@alice"
         requests = _by_type(monitor)
-        assert set(requests) == {
-            "pulumi-python:dynamic/guacamole:ConnectionGroup",
-            "pulumi-python:dynamic/guacamole:User",
-            "pulumi-python:dynamic/guacamole:Connection",
-        }
-        for token in (
-            "pulumi-python:dynamic/guacamole:User",
-            "pulumi-python:dynamic/guacamole:Connection",
-        ):
-            request = requests[token]
-            assert "password" in request.additionalSecretOutputs
-            props = request.object
-            assert rpc._special_sig_key in props["password"]  # the input is a secret
-            assert props["password"][rpc._special_sig_key] == rpc._special_secret_sig
-        for request in requests.values():
-            provider = request.object["__provider"]
+        assert set(requests) == {GROUP, CONNECTION}  # no guacamole:User any more
+        request = requests[CONNECTION]
+        assert "password" in request.additionalSecretOutputs
+        props = request.object
+        assert rpc._special_sig_key in props["password"]  # the input is a secret
+        assert props["password"][rpc._special_sig_key] == rpc._special_secret_sig
+        assert props["username"] == "ws@alice"
+        assert "entity_id" not in props or props["entity_id"] is None  # an output only
+        for each in requests.values():
+            provider = each.object["__provider"]
             assert b"TOPSECRET" not in base64.b64decode(provider)
             assert b"db.example" not in base64.b64decode(provider)
-        connection_props = requests["pulumi-python:dynamic/guacamole:Connection"].object
-        assert connection_props["port"] == 5900
-        assert connection_props["disable_copy"] is True
-        assert connection_props["disable_paste"] is True
+        assert props["port"] == 5900
+        assert props["disable_copy"] is True
+        assert props["disable_paste"] is True
 
-    return pulumi.Output.all(group.group_id, user.entity_id, connection.connection_id).apply(check)
-
-
-@pulumi.runtime.test  # type: ignore[untyped-decorator]
-def test_user_without_password_sends_none(monitor: _RecordingMonitor):
-    user = GuacamoleUser("u2", username="ws@bob")
-
-    def check(_: object) -> None:
-        request = _by_type(monitor)["pulumi-python:dynamic/guacamole:User"]
-        assert "password" not in request.object or request.object["password"] is None
-
-    return user.entity_id.apply(check)
+    return pulumi.Output.all(
+        group.group_id,
+        connection.entity_id,
+        connection.connection_id,
+        connection.group_id,
+        connection.username,
+    ).apply(check)
 
 
 class _PreviewUpdateMocks(pulumi.runtime.Mocks):
@@ -129,10 +119,17 @@ def preview_update() -> None:
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
 def test_ids_stay_known_in_update_previews(preview_update: None) -> Any:
     group = GuacamoleConnectionGroup("g3", group_name="ws")
-    user = GuacamoleUser("u3", username="ws@carol")
+    connection = GuacamoleConnection(
+        "c3",
+        group_id=group.group_id,
+        username="ws@carol",
+        connection_name="carol",
+        hostname="client-y",
+        password="pw",
+    )
 
     async def check() -> None:
-        for output in (group.group_id, user.entity_id):
+        for output in (group.group_id, connection.connection_id):
             assert await output.is_known()  # apply() alone would silently skip unknowns
             assert await output.future() == 4
 

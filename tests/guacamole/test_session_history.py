@@ -47,12 +47,9 @@ def test_one_statement_reads_every_managed_browser_and_only_its_sessions(
 ) -> None:
     users = ["idle@example.org", "busy@example.org", "crashed@example.org", "never@example.org"]
     for user in users:
-        create_binding(
-            providers.group, providers.user, providers.connection, workspace="ws-a", username=user
-        )
+        create_binding(providers.group, providers.connection, workspace="ws-a", username=user)
     create_binding(
         providers.group,
-        providers.user,
         providers.connection,
         workspace="ws-b",
         username="idle@example.org",
@@ -106,9 +103,7 @@ def test_one_statement_reads_every_managed_browser_and_only_its_sessions(
 
 
 def test_a_session_closing_is_seen_on_the_next_read(guac_db: GuacDb, providers: Providers) -> None:
-    create_binding(
-        providers.group, providers.user, providers.connection, workspace="ws", username="u"
-    )
+    create_binding(providers.group, providers.connection, workspace="ws", username="u")
     database = Database(guac_db.dsn)
     with guac_db.connect() as conn:
         row = open_session(conn, "ws", "u", db_now(conn) - timedelta(minutes=40))

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from components.guacamole.errors import ConfigurationError, DatabaseUnavailableError
-from components.guacamole.providers import ConnectionGroupProvider, UserProvider
+from components.guacamole.providers import (
+    ConnectionGroupProvider,
+    ConnectionProvider,
+    UserProvider,
+)
 from components.guacamole.settings import (
     ENV_VAR,
     describe_dsn,
@@ -35,8 +39,23 @@ def test_configure_reads_the_namespaced_stack_config(guac_db: GuacDb, monkeypatc
 
 
 def test_environment_fallback_without_configure(guac_db: GuacDb):
-    provider = UserProvider()  # as in tests or `pulumi refresh` scripts: env var only
-    assert provider.create(checked(provider, {"username": "ws@env"})).id
+    # as in tests or `pulumi refresh` scripts: env var only
+    group = ConnectionGroupProvider()
+    group_id = group.create(checked(group, {"group_name": "ws"})).id
+    provider = ConnectionProvider()
+    news = {
+        "group_id": float(group_id),
+        "username": "ws@env",
+        "connection_name": "env",
+        "hostname": "h",
+        "password": "p",
+    }
+    created = provider.create(checked(provider, news))
+    assert created.outs is not None
+    entity_id = created.outs["entity_id"]
+    rows = guac_db.rows("SELECT entity_id FROM guacamole_entity WHERE name = 'ws@env'")
+    assert rows == [(entity_id,)]
+    assert UserProvider().read(str(entity_id), {}).id == str(entity_id)
 
 
 def test_missing_configuration_is_explained(monkeypatch):

@@ -20,6 +20,7 @@ from components.guacamole.providers import (
 from .conftest import GuacDb, Providers, configure_request
 from .helpers import (
     checked,
+    connection_news,
     create_binding,
     reset_statement_stats,
     statements_in,
@@ -30,17 +31,16 @@ T = TypeVar("T")
 
 # Exact budgets (client statements, BEGIN/COMMIT included); print them with `pytest -s`.
 GROUP_CREATE = 5  # BEGIN, advisory lock, lookup, INSERT, COMMIT (once per workspace)
-USER_CREATE = 5  # BEGIN, entity, user row, self READ, COMMIT
-CONNECTION_CREATE = 5  # BEGIN, connection, parameters, READ on connection + group, COMMIT
+# BEGIN, entity, user row, self READ, ownership mark, connection, parameters,
+# READ on connection + group, COMMIT: the whole binding in one transaction
+CONNECTION_CREATE = 9
+CONNECTION_REFRESH = 4  # BEGIN READ ONLY, connection with its grants, user, COMMIT
+GROUP_REFRESH = 3  # BEGIN READ ONLY, group, COMMIT
 
 
 def _binding(providers: Providers, workspace: str, username: str):
     return create_binding(
-        providers.group,
-        providers.user,
-        providers.connection,
-        workspace=workspace,
-        username=username,
+        providers.group, providers.connection, workspace=workspace, username=username
     )
 
 
@@ -52,7 +52,6 @@ def test_noop_plan_issues_zero_sql(providers: Providers, guac_db: GuacDb):
             # What the engine calls for an unchanged resource during `pulumi up`: check + diff.
             for provider, result, news in (
                 (providers.group, b.group, {"group_name": "ws"}),
-                (providers.user, b.user, {"username": b.user.outs["username"]}),
                 (providers.connection, b.connection, b.connection_inputs),
             ):
                 inputs = checked(provider, news)
@@ -79,7 +78,7 @@ def test_diff_works_without_any_database(guac_db: GuacDb, monkeypatch: pytest.Mo
                 "organizational": True,
                 "self_read": True,
                 "has_user_row": True,
-                "password_current": True,
+                "enabled": True,
             }
             if outs is None
             else outs
@@ -91,7 +90,7 @@ def test_diff_works_without_any_database(guac_db: GuacDb, monkeypatch: pytest.Mo
         connection,
         {
             "group_id": 1.0,
-            "entity_id": 2.0,
+            "username": "ws@u",
             "connection_name": "u",
             "hostname": "h",
             "password": "p",
@@ -102,9 +101,13 @@ def test_diff_works_without_any_database(guac_db: GuacDb, monkeypatch: pytest.Mo
         "is_vnc": True,
         "read_on_connection": True,
         "read_on_group": True,
+        "has_user_row": True,
+        "self_read": True,
+        "enabled": True,
         "unmanaged_parameters": [],
     }
     assert connection.diff("3", olds, inputs).changes is False
+    assert connection.diff("3", {**olds, "enabled": False}, inputs).changes is True
 
 
 def _measure(
@@ -116,58 +119,44 @@ def _measure(
 
 
 def test_statements_per_binding(providers: Providers, guac_db: GuacDb, capsys):
-    g, u, c = providers.group, providers.user, providers.connection
+    g, c = providers.group, providers.connection
     with guac_db.admin() as admin:
         _binding(providers, "warmup", "w")  # pool connections are opened outside the count
         group, group_stats = _measure(
             admin, guac_db.name, lambda: g.create(checked(g, {"group_name": "ws"}))
         )
-        user, user_stats = _measure(
-            admin, guac_db.name, lambda: u.create(checked(u, {"username": "ws@alice"}))
-        )
-        inputs = checked(
-            c,
-            {
-                "group_id": float(group.id),
-                "entity_id": float(user.id),
-                "connection_name": "alice",
-                "hostname": "h",
-                "password": "p",
-            },
-        )
+        inputs = connection_news(c, group_id=group.id, workspace="ws", username="alice")
         connection, connection_stats = _measure(admin, guac_db.name, lambda: c.create(inputs))
-        _, refresh_stats = _measure(
-            admin,
-            guac_db.name,
-            lambda: (
-                c.read(connection.id, connection.outs),
-                u.read(user.id, user.outs),
-                g.read(group.id, group.outs),
-            ),
+        _, connection_refresh = _measure(
+            admin, guac_db.name, lambda: c.read(connection.id, connection.outs)
         )
+        _, group_refresh = _measure(admin, guac_db.name, lambda: g.read(group.id, group.outs))
         _, update_stats = _measure(
             admin,
             guac_db.name,
             lambda: c.update(connection.id, connection.outs, {**inputs, "password": "rotated"}),
         )
-    per_binding = total_calls(user_stats) + total_calls(connection_stats)
+        _, delete_stats = _measure(
+            admin, guac_db.name, lambda: c.delete(connection.id, connection.outs)
+        )
     with capsys.disabled():
         print(
-            f"\nSQL statements: per binding {per_binding} (user {total_calls(user_stats)}, "
-            f"connection {total_calls(connection_stats)}), per workspace group "
-            f"{total_calls(group_stats)}, refresh of all three {total_calls(refresh_stats)}, "
-            f"password rotation {total_calls(update_stats)}, no-op up 0"
+            f"\nSQL statements: per binding {total_calls(connection_stats)}, per workspace group "
+            f"{total_calls(group_stats)}, refresh of a binding {total_calls(connection_refresh)}, "
+            f"password rotation {total_calls(update_stats)}, revocation "
+            f"{total_calls(delete_stats)}, no-op up 0"
         )
     assert total_calls(group_stats) == GROUP_CREATE, group_stats
-    assert total_calls(user_stats) == USER_CREATE, user_stats
     assert total_calls(connection_stats) == CONNECTION_CREATE, connection_stats
-    for stats in (group_stats, user_stats, connection_stats, update_stats):
+    for stats in (group_stats, connection_stats, update_stats, delete_stats):
         # One transaction per provider operation.
         assert sum(n for q, n in stats.items() if q.upper().startswith("BEGIN")) == 1
         assert sum(n for q, n in stats.items() if q.upper() == "COMMIT") == 1
-    # refresh reads in read-only transactions only: 3 x (BEGIN READ ONLY, SELECT, COMMIT)
-    assert total_calls(refresh_stats) == 9, refresh_stats
-    assert any(q.upper() == "BEGIN READ ONLY" for q in refresh_stats)
-    assert not any(
-        q.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "WITH")) for q in refresh_stats
-    )
+    # refresh reads in read-only transactions only
+    assert total_calls(connection_refresh) == CONNECTION_REFRESH, connection_refresh
+    assert total_calls(group_refresh) == GROUP_REFRESH, group_refresh
+    for stats in (connection_refresh, group_refresh):
+        assert any(q.upper() == "BEGIN READ ONLY" for q in stats)
+        assert not any(
+            q.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "WITH")) for q in stats
+        )

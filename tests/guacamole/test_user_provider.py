@@ -1,97 +1,175 @@
-"""GuacamoleUser provider against a real database."""
+"""The user SQL (``users``) and what remains of the user provider: read and delete of the user
+resources older states still hold."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
-from components.guacamole.errors import RowGoneError
-from components.guacamole.hashing import guacamole_password_hash
+from components.guacamole import users
+from components.guacamole.database import Cursor, Database
+from components.guacamole.hashing import guacamole_password_hash, make_credentials
 from components.guacamole.providers import UserProvider
 
-from .conftest import GuacDb, Providers, configure_request
-from .helpers import LEGACY_BYTES, checked, legacy_operator_write, race, scalar
+from .conftest import GuacDb, Providers
+from .helpers import LEGACY_BYTES, legacy_operator_write, race, scalar, stored_user
 
 NASTY = "o'brien\"; DROP TABLE guacamole_user;--@ünï.example"
 
-
-def _user(db: GuacDb, name: str):
-    return db.rows(
-        "SELECT e.entity_id, u.user_id, u.password_hash, u.password_salt, u.password_date,"
-        " (SELECT array_agg(p.permission::text ORDER BY p.permission) FROM"
-        "   guacamole_user_permission AS p"
-        "   WHERE p.entity_id = e.entity_id AND p.affected_user_id = u.user_id)"
-        " FROM guacamole_entity AS e LEFT JOIN guacamole_user AS u USING (entity_id)"
-        " WHERE e.type = 'USER' AND e.name = %s",
-        (name,),
-    )
+T = TypeVar("T")
 
 
-def test_create_without_password_has_no_usable_password(providers: Providers, guac_db: GuacDb):
-    p = providers.user
-    inputs = checked(p, {"username": "ws@alice"})
-    created = p.create(inputs)
-    [(entity_id, user_id, digest, salt, date, perms)] = _user(guac_db, "ws@alice")
-    assert created.id == str(entity_id)
-    assert created.outs["entity_id"] == entity_id and created.outs["user_id"] == user_id
-    assert len(bytes(salt)) == 32 and len(bytes(digest)) == 32
-    for guess in ("", "null", "ws@alice", "guacadmin"):
-        assert guacamole_password_hash(guess, bytes(salt)) != bytes(digest)
-    assert date is not None
-    assert perms == ["READ"]
-    assert "password" not in created.outs
+def _run(db: GuacDb, work: Callable[[Cursor], T]) -> T:
+    database = Database(db.dsn)
+    try:
+        return database.run(work)
+    finally:
+        database.close()
 
 
-def test_password_is_hashed_like_guacamole(providers: Providers, guac_db: GuacDb):
-    p = providers.user
-    created = p.create(checked(p, {"username": "ws@bob", "password": "pässword"}))
-    [(_, _, digest, salt, _, _)] = _user(guac_db, "ws@bob")
+def _ensure(db: GuacDb, name: str, password: str | None = None) -> users.EnsuredUser:
+    credentials = make_credentials(password)
+    return _run(db, lambda cur: users.ensure_user(cur, name, credentials))
+
+
+def _old_outputs(ensured: users.EnsuredUser, name: str) -> dict[str, object]:
+    """What the old user provider recorded (numbers as floats, as the state returns them)."""
+    return {
+        "username": name,
+        "entity_id": float(ensured.entity_id),
+        "user_id": float(ensured.user_id),
+        "has_user_row": True,
+        "self_read": True,
+        "password_current": True,
+        "enabled": True,
+        "adopted": False,
+    }
+
+
+def test_ensure_user_hashes_a_password_like_guacamole(guac_db: GuacDb):
+    ensured = _ensure(guac_db, "ws@bob", "pässword")
+    with guac_db.connect() as conn:
+        user = stored_user(conn, "ws@bob")
+    assert user is not None and user.entity_id == ensured.entity_id and ensured.created
+    assert user.password_salt is not None and user.password_hash is not None
     import hashlib
 
-    expected = hashlib.sha256(("pässword" + bytes(salt).hex().upper()).encode()).digest()
-    assert bytes(digest) == expected
-    assert created.outs["password"] == "pässword"
-    assert p.read(created.id, created.outs).outs["password_current"] is True
+    salt_hex = user.password_salt.hex().upper()
+    assert user.password_hash == hashlib.sha256(("pässword" + salt_hex).encode()).digest()
+    assert user.self_permissions == ["READ"] and user.disabled is False
 
 
-def test_read_update_delete(providers: Providers, guac_db: GuacDb):
+def test_ensure_user_adopts_legacy_rows_and_resets_credentials(guac_db: GuacDb):
+    with guac_db.connect() as conn:
+        ids = legacy_operator_write(conn, "test-workspace", "jovyan", "h")
+        conn.execute("DELETE FROM guacamole_user_permission")
+        conn.execute("UPDATE guacamole_user SET disabled = true")
+        legacy = stored_user(conn, "test-workspace@jovyan")
+    assert legacy is not None and legacy.password_hash == LEGACY_BYTES and len(LEGACY_BYTES) == 48
+    ensured = _ensure(guac_db, "test-workspace@jovyan", "pw")
+    assert not ensured.created
+    assert (ensured.entity_id, ensured.user_id) == (ids["entity_id"], ids["user_id"])
+    with guac_db.connect() as conn:
+        user = stored_user(conn, "test-workspace@jovyan")
+    assert user is not None and user.password_salt is not None
+    assert user.password_hash == guacamole_password_hash("pw", user.password_salt)
+    assert user.self_permissions == ["READ"] and user.disabled is False
+    assert user.marks == {}  # marking is the connection's business (``access``)
+
+
+def test_ensure_user_concurrently_makes_one_user(guac_db: GuacDb):
+    database = Database(guac_db.dsn)
+    try:
+
+        def prepare() -> Callable[[], str]:
+            credentials = make_credentials(None)
+            return lambda: str(
+                database.run(lambda cur: users.ensure_user(cur, "ws@race", credentials)).entity_id
+            )
+
+        ids = race(6, prepare)
+    finally:
+        database.close()
+    assert len(ids) == 6 and len(set(ids)) == 1
+    assert guac_db.rows("SELECT count(*) FROM guacamole_entity WHERE name = 'ws@race'") == [(1,)]
+
+
+def test_mark_and_delete_unowned_user(guac_db: GuacDb):
+    marked, plain = _ensure(guac_db, "ws@marked"), _ensure(guac_db, "ws@plain")
+    _run(guac_db, lambda cur: users.mark_owned(cur, marked.user_id, 41))
+    _run(guac_db, lambda cur: users.mark_owned(cur, marked.user_id, 41))  # idempotent
+    assert _run(guac_db, lambda cur: users.owner_of(cur, marked.entity_id)) == "41"
+    assert _run(guac_db, lambda cur: users.owner_of(cur, plain.entity_id)) is None
+    assert _run(guac_db, lambda cur: users.find_user(cur, "ws@marked")) == marked.entity_id
+    assert _run(guac_db, lambda cur: users.find_user(cur, "ws@nobody")) is None
+    assert _run(guac_db, lambda cur: users.delete_unowned_user(cur, marked.entity_id)) is True
+    assert _run(guac_db, lambda cur: users.delete_unowned_user(cur, plain.entity_id)) is False
+    with guac_db.connect() as conn:
+        assert stored_user(conn, "ws@marked") is not None
+        assert stored_user(conn, "ws@plain") is None
+
+
+def test_an_owned_user_is_deleted_only_for_its_owner(guac_db: GuacDb):
+    owned, plain = _ensure(guac_db, "ws@owned"), _ensure(guac_db, "ws@unmarked")
+    _run(guac_db, lambda cur: users.mark_owned(cur, owned.user_id, 41))
+    _run(guac_db, lambda cur: users.mark_owned(cur, owned.user_id, 42))  # the last owner wins
+    assert _run(guac_db, lambda cur: users.delete_owned_user(cur, owned.entity_id, 41)) is True
+    with guac_db.connect() as conn:
+        assert stored_user(conn, "ws@owned") is not None
+    assert _run(guac_db, lambda cur: users.delete_owned_user(cur, owned.entity_id, 42)) is False
+    assert _run(guac_db, lambda cur: users.delete_owned_user(cur, plain.entity_id, 7)) is False
+    with guac_db.connect() as conn:
+        assert stored_user(conn, "ws@owned") is None
+        assert stored_user(conn, "ws@unmarked") is None
+
+
+def test_read_reports_the_stored_user_and_its_drift(providers: Providers, guac_db: GuacDb):
+    ensured = _ensure(guac_db, "ws@erin")
+    outs = _old_outputs(ensured, "ws@erin")
     p = providers.user
-    inputs = checked(p, {"username": "ws@carol", "password": "one"})
-    created = p.create(inputs)
-    read = p.read(created.id, created.outs)
-    assert read.outs["username"] == "ws@carol"
-    assert p.diff(created.id, read.outs, inputs).changes is False
+    read = p.read(str(ensured.entity_id), outs)
+    assert read.id == str(ensured.entity_id)
+    assert read.outs == {
+        "username": "ws@erin",
+        "entity_id": ensured.entity_id,
+        "user_id": ensured.user_id,
+        "has_user_row": True,
+        "self_read": True,
+        "enabled": True,
+        "adopted": False,
+    }
+    with guac_db.connect() as conn:
+        conn.execute("DELETE FROM guacamole_user_permission")
+        conn.execute("UPDATE guacamole_user SET disabled = true")
+    drifted = p.read(str(ensured.entity_id), outs).outs
+    assert drifted["self_read"] is False and drifted["enabled"] is False
+    assert p.diff(str(ensured.entity_id), drifted, {"username": "ws@erin"}).changes is True
+    with guac_db.connect() as conn:
+        conn.execute("DELETE FROM guacamole_user")
+    no_row = p.read(str(ensured.entity_id), outs).outs
+    assert no_row["has_user_row"] is False and no_row["user_id"] is None
+    with guac_db.connect() as conn:
+        conn.execute("DELETE FROM guacamole_entity WHERE name = 'ws@erin'")
+    assert p.read(str(ensured.entity_id), outs).id == ""
 
-    new_inputs = checked(p, {"username": "ws@carol", "password": "two"})
-    diff = p.diff(created.id, read.outs, new_inputs)
-    assert diff.changes is True and diff.replaces == []
-    updated = p.update(created.id, read.outs, new_inputs)
-    [(entity_id, _, digest, salt, _, _)] = _user(guac_db, "ws@carol")
-    assert entity_id == int(created.id)
-    assert bytes(digest) == guacamole_password_hash("two", bytes(salt))
 
-    # Dropping the password makes it unusable again.
-    dropped = checked(p, {"username": "ws@carol"})
-    assert p.diff(created.id, updated.outs, dropped).changes is True
-    p.update(created.id, updated.outs, dropped)
-    [(_, _, digest, salt, _, _)] = _user(guac_db, "ws@carol")
-    assert bytes(digest) != guacamole_password_hash("two", bytes(salt))
-
-    p.delete(created.id, updated.outs)
-    assert _user(guac_db, "ws@carol") == []
-    p.delete(created.id, updated.outs)
-    assert p.read(created.id, updated.outs).id == ""
+def test_read_round_trips_metacharacters_and_unicode(providers: Providers, guac_db: GuacDb):
+    ensured = _ensure(guac_db, NASTY)
+    read = providers.user.read(str(ensured.entity_id), _old_outputs(ensured, NASTY))
+    assert read.outs["username"] == NASTY
+    with guac_db.connect() as conn:  # the table is, of course, still there
+        assert scalar(conn, "SELECT count(*) FROM guacamole_user") == 2
 
 
 def test_delete_cascades_permissions(providers: Providers, guac_db: GuacDb):
     with guac_db.connect() as conn:
         ids = legacy_operator_write(conn, "ws", "dave", "h")
-    p = providers.user
-    created = p.create(checked(p, {"username": "ws@dave"}))
-    assert int(created.id) == ids["entity_id"]
-    p.delete(created.id, created.outs)
+    entity = str(ids["entity_id"])
+    providers.user.delete(entity, {"username": "ws@dave", "entity_id": float(ids["entity_id"])})
     with guac_db.connect() as conn:
+        assert stored_user(conn, "ws@dave") is None
         for table in (
             "guacamole_user",
             "guacamole_user_permission",
@@ -102,94 +180,24 @@ def test_delete_cascades_permissions(providers: Providers, guac_db: GuacDb):
                 conn, f"SELECT count(*) FROM {table} WHERE entity_id = %s", (ids["entity_id"],)
             )
             assert count == 0, table
+    providers.user.delete(entity, {"username": "ws@dave"})  # already gone: fine
 
 
-def test_adopts_legacy_user_and_fixes_credentials(providers: Providers, guac_db: GuacDb):
+def test_delete_keeps_a_user_its_connection_owns(providers: Providers, guac_db: GuacDb):
+    ensured = _ensure(guac_db, "ws@kept")
+    _run(guac_db, lambda cur: users.mark_owned(cur, ensured.user_id, 7))
+    providers.user.delete(str(ensured.entity_id), _old_outputs(ensured, "ws@kept"))
     with guac_db.connect() as conn:
-        ids = legacy_operator_write(conn, "test-workspace", "jovyan", "h")
-        conn.execute("DELETE FROM guacamole_user_permission")
-    [(_, _, digest, _, _, _)] = _user(guac_db, "test-workspace@jovyan")
-    assert bytes(digest) == LEGACY_BYTES and len(LEGACY_BYTES) == 48
-    p = providers.user
-    created = p.create(checked(p, {"username": "test-workspace@jovyan", "password": "pw"}))
-    assert created.outs["adopted"] is True
-    assert int(created.id) == ids["entity_id"] and created.outs["user_id"] == ids["user_id"]
-    [(_, user_id, digest, salt, _, perms)] = _user(guac_db, "test-workspace@jovyan")
-    assert user_id == ids["user_id"]
-    assert bytes(digest) == guacamole_password_hash("pw", bytes(salt))
-    assert perms == ["READ"]
+        user = stored_user(conn, "ws@kept")
+    assert user is not None and user.user_id == ensured.user_id
+    assert user.self_permissions == ["READ"]
 
 
-def test_adopts_entity_without_user_row(providers: Providers, guac_db: GuacDb):
+def test_the_user_provider_only_reads_and_deletes(guac_db: GuacDb):
+    own = [c for c in UserProvider.__mro__ if c.__module__.startswith("components.")]
+    for method in ("create", "update"):
+        assert not any(method in vars(c) for c in own), method
+    with pytest.raises(Exception, match="must implement 'create'"):
+        UserProvider().create({"username": "ws@u"})
     with guac_db.connect() as conn:
-        conn.execute("INSERT INTO guacamole_entity (name, type) VALUES ('ws@half', 'USER')")
-    created = providers.user.create(checked(providers.user, {"username": "ws@half"}))
-    [(_, user_id, _, _, _, perms)] = _user(guac_db, "ws@half")
-    assert user_id is not None and perms == ["READ"]
-    assert created.outs["adopted"] is True
-
-
-def test_refresh_detects_removed_self_permission_and_stale_password(
-    providers: Providers, guac_db: GuacDb
-):
-    p = providers.user
-    inputs = checked(p, {"username": "ws@erin", "password": "pw"})
-    created = p.create(inputs)
-    with guac_db.connect() as conn:
-        conn.execute("DELETE FROM guacamole_user_permission")
-        conn.execute("UPDATE guacamole_user SET password_hash = '\\x00'")
-    refreshed = p.read(created.id, created.outs)
-    assert refreshed.outs["self_read"] is False
-    assert refreshed.outs["password_current"] is False
-    assert p.diff(created.id, refreshed.outs, inputs).changes is True
-    repaired = p.update(created.id, refreshed.outs, inputs)
-    again = p.read(created.id, repaired.outs)
-    assert again.outs["self_read"] is True and again.outs["password_current"] is True
-    assert p.diff(created.id, again.outs, inputs).changes is False
-
-
-def test_refresh_detects_removed_user_row(providers: Providers, guac_db: GuacDb):
-    p = providers.user
-    inputs = checked(p, {"username": "ws@frank"})
-    created = p.create(inputs)
-    with guac_db.connect() as conn:
-        conn.execute("DELETE FROM guacamole_user")
-    refreshed = p.read(created.id, created.outs)
-    assert refreshed.id == created.id and refreshed.outs["has_user_row"] is False
-    assert p.diff(created.id, refreshed.outs, inputs).changes is True
-    p.update(created.id, refreshed.outs, inputs)
-    [(_, user_id, _, _, _, perms)] = _user(guac_db, "ws@frank")
-    assert user_id is not None and perms == ["READ"]
-
-
-def test_refresh_after_out_of_band_delete(providers: Providers, guac_db: GuacDb):
-    p = providers.user
-    created = p.create(checked(p, {"username": "ws@gone"}))
-    with guac_db.connect() as conn:
-        conn.execute("DELETE FROM guacamole_entity WHERE name = 'ws@gone'")
-    assert p.read(created.id, created.outs).id == ""
-    with pytest.raises(RowGoneError):
-        p.update(created.id, created.outs, checked(p, {"username": "ws@gone"}))
-
-
-def test_sql_metacharacters_and_unicode_round_trip(providers: Providers, guac_db: GuacDb):
-    p = providers.user
-    created = p.create(checked(p, {"username": NASTY}))
-    assert p.read(created.id, created.outs).outs["username"] == NASTY
-    assert len(_user(guac_db, NASTY)) == 1
-    with guac_db.connect() as conn:  # the table is, of course, still there
-        assert scalar(conn, "SELECT count(*) FROM guacamole_user") == 2
-
-
-def test_concurrent_creates_make_one_user(guac_db: GuacDb):
-    workers = 6
-
-    def prepare() -> Callable[[], str]:
-        provider = UserProvider()
-        provider.configure(configure_request(guac_db.dsn))
-        inputs = checked(provider, {"username": "ws@race"})
-        return lambda: provider.create(inputs).id
-
-    ids = race(workers, prepare)
-    assert len(ids) == workers and len(set(ids)) == 1
-    assert len(_user(guac_db, "ws@race")) == 1
+        assert stored_user(conn, "ws@u") is None

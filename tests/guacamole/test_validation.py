@@ -19,7 +19,7 @@ UNKNOWN_VALUE: Any = Unknown()  # type: ignore[no-untyped-call]
 
 VALID_CONNECTION = {
     "group_id": 3.0,
-    "entity_id": 7.0,
+    "username": "ws@alice",
     "connection_name": "alice",
     "hostname": "client-x.guacamole.svc.cluster.local",
     "password": "vnc",
@@ -39,7 +39,11 @@ def test_300_character_workspace_name_fails_naming_field_and_length():
 
 
 def test_user_name_over_128_characters_fails():
-    reasons = _reasons(UserProvider().check({}, {"username": "ws@" + "ü" * 126}))
+    long_name = "ws@" + "ü" * 126
+    reasons = _reasons(ConnectionProvider().check({}, {**VALID_CONNECTION, "username": long_name}))
+    assert list(reasons) == ["username"]
+    assert "username is 129 characters long" in reasons["username"]
+    reasons = _reasons(UserProvider().check({}, {"username": long_name}))
     assert "username is 129 characters long" in reasons["username"]
 
 
@@ -57,11 +61,14 @@ def test_empty_blank_nul_and_missing_names():
 
 
 def test_defaults_are_filled_and_numbers_normalised():
-    result = ConnectionProvider().check({}, {**VALID_CONNECTION, "__provider": "x"})
+    # ``entity_id`` (an input of older states) is no field any more: it is dropped.
+    result = ConnectionProvider().check(
+        {}, {**VALID_CONNECTION, "__provider": "x", "entity_id": 7.0}
+    )
     assert result.failures == []
     assert result.inputs == {
         "group_id": 3,
-        "entity_id": 7,
+        "username": "ws@alice",
         "connection_name": "alice",
         "hostname": "client-x.guacamole.svc.cluster.local",
         "password": "vnc",
@@ -84,12 +91,12 @@ def test_connection_field_errors():
         **VALID_CONNECTION,
         "port": 70000.0,
         "group_id": 0.0,
-        "entity_id": 1.5,
+        "username": "",
         "disable_copy": "yes",
         "hostname": "h" * 4097,
     }
     reasons = _reasons(ConnectionProvider().check({}, bad))
-    assert set(reasons) == {"port", "group_id", "entity_id", "disable_copy", "hostname"}
+    assert set(reasons) == {"port", "group_id", "username", "disable_copy", "hostname"}
     assert "between 1 and 65535" in reasons["port"]
     assert "4097 characters" in reasons["hostname"]
 
@@ -101,18 +108,19 @@ def test_secret_values_are_not_echoed_in_errors():
     assert "SSSS" not in reasons["password"]
 
 
-def test_user_password_rules():
-    provider = UserProvider()
-    assert provider.check({}, {"username": "u"}).inputs == {"username": "u"}
-    assert "omit it" in _reasons(provider.check({}, {"username": "u", "password": ""}))["password"]
+def test_username_is_required():
+    old_inputs = {k: v for k, v in VALID_CONNECTION.items() if k != "username"}
+    reasons = _reasons(ConnectionProvider().check({}, {**old_inputs, "entity_id": 7.0}))
+    assert reasons == {"username": "username is required"}
 
 
 def test_unknown_values_pass_during_preview():
     result = ConnectionProvider().check(
-        {}, {**VALID_CONNECTION, "group_id": UNKNOWN_VALUE, "entity_id": rpc.UNKNOWN}
+        {}, {**VALID_CONNECTION, "group_id": UNKNOWN_VALUE, "username": rpc.UNKNOWN}
     )
     assert result.failures == []
     assert isinstance(result.inputs["group_id"], Unknown)
+    assert result.inputs["username"] == rpc.UNKNOWN
 
 
 def test_secret_wrapped_inputs_are_unwrapped():
@@ -123,6 +131,6 @@ def test_secret_wrapped_inputs_are_unwrapped():
 
 @given(st.text(min_size=1, max_size=128).filter(lambda s: "\x00" not in s and s.strip() != ""))
 def test_any_reasonable_name_is_accepted_unchanged(name):
-    result = UserProvider().check({}, {"username": name})
+    result = ConnectionProvider().check({}, {**VALID_CONNECTION, "username": name})
     assert result.failures == []
     assert result.inputs["username"] == name

@@ -194,7 +194,7 @@ def test_state_records_only_the_declaring_line(stack: PulumiCli) -> None:
     }
     assert not outside
     # A Guacamole row is declared by the binding's component, not by its own class's constructor.
-    users = [res for res in declared if res["type"].endswith("guacamole:User")]
+    users = [res for res in declared if res["type"].endswith("guacamole:Connection")]
     assert users and all("browser_workspace.py#" in res["sourcePosition"] for res in users)
 
 

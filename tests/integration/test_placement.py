@@ -83,7 +83,7 @@ def held(env: PulumiCli) -> dict[str, int]:
     found: dict[str, int] = {}
     for index in range(SHARDS):
         for resource in shard_cli(env, index).export_state()["deployment"]["resources"]:
-            if resource["type"].endswith("guacamole:User"):
+            if resource["type"].endswith("guacamole:Connection"):
                 workspace = resource["inputs"]["username"].partition("@")[0]
                 assert found.setdefault(workspace, index) == index, workspace
     return found

@@ -78,7 +78,7 @@ def login_workspaces(state: dict[str, Any]) -> set[str]:
     return {
         r["inputs"]["username"].partition("@")[0]
         for r in state["deployment"]["resources"]
-        if r["type"].endswith("guacamole:User")
+        if r["type"].endswith("guacamole:Connection")
     }
 
 

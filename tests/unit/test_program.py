@@ -25,7 +25,6 @@ CHILD_TYPES = (
     "kubernetes:apps/v1:Deployment",
     "kubernetes:core/v1:Service",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-    "guacamole:User",
     "guacamole:Connection",
 )
 
@@ -100,10 +99,10 @@ def test_kubernetes_names_match_the_legacy_operator(harness: PulumiHarness):
     assert harness.one("core/v1:Secret", f"{name}-vnc").inputs["metadata"]["name"] == (
         f"client-{name}-vnc"
     )
-    user = harness.one("guacamole:User", f"{name}-guacamole-user")
-    assert user.inputs["username"] == "test-workspace@jovyan"
-    assert user.inputs.get("password") is None
+    assert not harness.of_type("guacamole:User")  # the connection holds its user
     connection = harness.one("guacamole:Connection", f"{name}-guacamole-connection")
+    assert connection.inputs["username"] == "test-workspace@jovyan"
+    assert "entity_id" not in connection.inputs or connection.inputs["entity_id"] is None
     assert connection.inputs["connection_name"] == "jovyan"
     assert connection.inputs["hostname"] == f"client-{name}.guacamole.svc.cluster.local"
     assert connection.inputs["port"] == 5900
@@ -147,11 +146,9 @@ def test_connection_joins_the_workspace_group_and_the_user(harness: PulumiHarnes
     for connection in connections:
         assert connection.inputs["group_id"] == group_id
         assert group.urn in connection.dependencies
-        user_name = connection.name.replace("-guacamole-connection", "-guacamole-user")
-        user = harness.one("guacamole:User", user_name)
-        assert (
-            connection.inputs["entity_id"] == harness.monitor.resources[user.urn].state["entity_id"]
-        )
+        workspace, _, username = connection.inputs["username"].partition("@")
+        assert workspace == "default-generic-workspace"
+        assert username == connection.inputs["connection_name"]
         assert connection.inputs["disable_copy"] is True
         assert connection.inputs["disable_paste"] is True
 
@@ -342,14 +339,13 @@ def test_guacamole_rows_come_after_every_kubernetes_object_and_go_before_them(
         harness.one("apps/v1:Deployment", name),
         harness.one("core/v1:Service", f"{name}-service"),
     ]
-    user = harness.one("guacamole:User", f"{name}-guacamole-user")
     connection = harness.one("guacamole:Connection", f"{name}-guacamole-connection")
-    for rows in (user, connection):
-        assert {o.urn for o in objects} <= harness.reaches(rows), rows.name
+    assert {o.urn for o in objects} <= harness.reaches(connection)
     for obj in objects:
-        assert not {user.urn, connection.urn} & harness.reaches(obj), obj.name
-    # Each edge is a URN in the state: the connection names no object the user already orders.
-    assert not {o.urn for o in objects} & set(connection.dependencies)
+        assert connection.urn not in harness.reaches(obj), obj.name
+    # Each edge is a URN in the state: only the two objects that do not already order the rest.
+    kubernetes = {o.urn for o in objects}
+    assert kubernetes & set(connection.dependencies) == {objects[2].urn, objects[3].urn}
 
 
 def test_a_binding_component_registers_no_outputs_of_its_own(harness: PulumiHarness):

@@ -104,10 +104,9 @@ def test_guacamole_rows_wait_for_the_bootstrap(harness: PulumiHarness, dsns: Non
     ready = {found["GuacamoleSchema"][0].urn, found["Grants"][0].urn}
     rows = [
         *harness.of_type("guacamole:ConnectionGroup"),
-        *harness.of_type("guacamole:User"),
         *harness.of_type("guacamole:Connection"),
     ]
-    assert len(rows) == 6
+    assert len(rows) == 4
     for row in rows:
         assert ready <= set(row.dependencies), row.name
     # Kubernetes objects do not wait for the database.

@@ -29,8 +29,14 @@ def _plan(*manifests: dict[str, Any]) -> Plan:
     return plan_workspaces((parse_binding(m) for m in manifests), TODAY)
 
 
-def _state(*grants: tuple[str, str, int, dict[str, str]], statuses: bool = False) -> dict[str, Any]:
-    """A stack export's ``deployment``: per (workspace, user, replicas, {binding: expires})."""
+def _state(
+    *grants: tuple[str, str, int, dict[str, str]], statuses: bool = False, separate: bool = False
+) -> dict[str, Any]:
+    """A stack export's ``deployment``: per (workspace, user, replicas, {binding: expires}).
+
+    ``separate``: the Guacamole user is a resource of its own (states written before the
+    connection held it); else the connection records the login.
+    """
     resources: list[dict[str, Any]] = [
         {"urn": f"{STACK}pulumi:pulumi:Stack::awms-browser-workspaces-dev",
          "type": "pulumi:pulumi:Stack", "outputs": {"workspaces": {}}},
@@ -44,10 +50,15 @@ def _state(*grants: tuple[str, str, int, dict[str, str]], statuses: bool = False
             {"urn": f"{parent}$kubernetes:apps/v1:Deployment::{name}", "parent": parent,
              "type": "kubernetes:apps/v1:Deployment",
              "inputs": {"spec": {"replicas": replicas}}},
-            {"urn": f"{parent}$pulumi-python:dynamic/guacamole:User::{name}-guacamole-user",
-             "parent": parent, "type": "pulumi-python:dynamic/guacamole:User",
-             "inputs": {"username": f"{workspace}@{username}"}},
         ]  # fmt: skip
+        login = {"username": f"{workspace}@{username}"}
+        rows = ["User", "Connection"] if separate else ["Connection"]
+        for row in rows:
+            resources.append(
+                {"urn": f"{parent}$pulumi-python:dynamic/guacamole:{row}::{name}-guacamole-{row}",
+                 "parent": parent, "type": f"pulumi-python:dynamic/guacamole:{row}",
+                 "inputs": login if row == rows[0] else {"connection_name": username}}
+            )  # fmt: skip
         for key, expires in bindings.items():
             if statuses:
                 namespace, _, binding = key.partition("/")
@@ -68,8 +79,9 @@ ANN = ("default-generic-workspace", "jane.doe@example.org", 0, {"jupyterhub/ann"
 # Reading the state --------------------------------------------------------------------------
 
 
-def test_current_access_reads_logins_bindings_and_expiry():
-    (grant,) = current_access(_state(ANN)).grants
+@pytest.mark.parametrize("separate", [False, True], ids=["connection-login", "separate-user"])
+def test_current_access_reads_logins_bindings_and_expiry(separate: bool):
+    (grant,) = current_access(_state(ANN, separate=separate)).grants
     assert grant.identity == ("default-generic-workspace", "jane.doe@example.org")
     assert grant.replicas == 0
     assert [(b.key, b.expires) for b in grant.bindings] == [("jupyterhub/ann", date(2099, 12, 31))]

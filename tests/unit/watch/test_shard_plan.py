@@ -41,26 +41,34 @@ def bookkeeping(stack: str) -> list[Resource]:
     ]
 
 
-def workspace(stack: str, root: str, ws: str, user: str) -> tuple[list[Resource], Resource]:
-    """A connection group (when given) and one BrowserWorkspace with its children."""
+def workspace(
+    stack: str, root: str, ws: str, user: str, *, login: str | None = None, separate: bool = False
+) -> tuple[list[Resource], Resource]:
+    """One BrowserWorkspace with its children; its connection joins the group of ``ws``.
+
+    ``separate``: the user is a resource of its own, as states written before the connection
+    held it record it.
+    """
     name = f"{ws}-{user}"
     group_urn = urn(stack, f"{DYNAMIC}/guacamole:ConnectionGroup", f"group-{ws}")
     component = res(stack, WORKSPACE_TYPE, name, root)
     c = component["urn"]
-    return [
+    username = {"username": login or f"x@{user}"}
+    children = [
         res(stack, "kubernetes:apps/v1:Deployment", name, c),
         res(stack, "kubernetes:core/v1:Service", f"{name}-service", c),
-        res(
-            stack, f"{DYNAMIC}/guacamole:User", f"{name}-user", c, inputs={"username": f"x@{user}"}
-        ),
         res(
             stack,
             f"{DYNAMIC}/guacamole:Connection",
             f"{name}-connection",
             c,
+            inputs={} if separate else username,
             propertyDependencies={"group_id": [group_urn]},
         ),
-    ], component
+    ]
+    if separate:
+        children.append(res(stack, f"{DYNAMIC}/guacamole:User", f"{name}-user", c, inputs=username))
+    return children, component
 
 
 def group(stack: str, root: str, ws: str) -> Resource:
@@ -98,9 +106,9 @@ def test_one_stack_into_three_shards_sends_each_workspace_to_its_hash():
     for ws in WORKSPACES:
         expected = shard_stack_name("prod", shard_of(ws, 3))
         units = [u for u in moving if u.what == ws]
-        # group, component (with 4 children) and the status of its one binding
+        # group, component (with 3 children) and the status of its one binding
         assert len(units) == 3 and {u.target for u in units} == {expected}
-        component = next(u for u in units if len(u.urns) == 5)
+        component = next(u for u in units if len(u.urns) == 4)
         assert component.urns[0].endswith(f"::{ws}-ann")
     policy = [u for u in moving if u.what == "firefox-policy"]
     assert [u.target for u in policy] == ["prod.shard-0"]
@@ -178,6 +186,21 @@ def test_a_workspace_without_readable_workspace_or_a_foreign_stack_is_named():
         plan("prod", {"prod": state}, 2)
     with pytest.raises(PlanError, match="staging is not a stack of the environment prod"):
         plan("prod", {"staging": {"resources": []}}, 2)
+
+
+@pytest.mark.parametrize("separate", [False, True], ids=["connection-login", "separate-user"])
+def test_without_its_group_a_workspace_follows_its_login(separate: bool):
+    """The group moved away or is gone: the login ``{workspace}@{user}`` still places it."""
+    resources = bookkeeping("prod")
+    root = resources[0]["urn"]
+    children, component = workspace(
+        "prod", root, "ws-3", "ann", login="ws-7@ann", separate=separate
+    )
+    state = {"resources": [*resources, component, *children]}
+    (unit,) = [u for u in plan("prod", {"prod": state}, 3).units if u.what != ""]
+    assert unit.what == "ws-7"
+    assert unit.target == shard_stack_name("prod", shard_of("ws-7", 3))
+    assert len(unit.urns) == 1 + len(children)
 
 
 def test_batches_never_split_a_unit_and_respect_the_limit():
