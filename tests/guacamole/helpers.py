@@ -374,3 +374,20 @@ def writes(stats: dict[str, int]) -> int:
     """Statements that can modify data (INSERT/UPDATE/DELETE, also inside CTEs)."""
     keywords = ("insert ", "update ", "delete ")
     return sum(c for q, c in stats.items() if any(k in q.lower() for k in keywords))
+
+
+ENTITY_TABLES = (
+    "guacamole_user",
+    "guacamole_user_permission",
+    "guacamole_connection_permission",
+    "guacamole_connection_group_permission",
+)
+"""The tables whose rows belong to an entity (deleted with it by cascade)."""
+
+
+def entity_rows(conn: psycopg.Connection[Any], entity_id: int) -> dict[str, int]:
+    """Per table of :data:`ENTITY_TABLES`: how many rows still name ``entity_id``."""
+    return {
+        table: scalar(conn, f"SELECT count(*) FROM {table} WHERE entity_id = %s", (entity_id,))
+        for table in ENTITY_TABLES
+    }

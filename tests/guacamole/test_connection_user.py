@@ -9,9 +9,11 @@ from components.guacamole.users import OWNER_ATTRIBUTE
 
 from .conftest import GuacDb, Providers
 from .helpers import (
+    ENTITY_TABLES,
     Binding,
     checked,
     create_binding,
+    entity_rows,
     read_grants,
     scalar,
     stored_user,
@@ -42,16 +44,7 @@ def test_delete_removes_user_connection_and_group_read(providers: Providers, gua
     providers.connection.delete(b.connection.id, b.connection.outs)
     with guac_db.connect() as conn:
         assert stored_user(conn, "ws@u") is None
-        for table in (
-            "guacamole_user",
-            "guacamole_user_permission",
-            "guacamole_connection_permission",
-            "guacamole_connection_group_permission",
-        ):
-            count = scalar(
-                conn, f"SELECT count(*) FROM {table} WHERE entity_id = %s", (b.entity_id,)
-            )
-            assert count == 0, table
+        assert entity_rows(conn, b.entity_id) == dict.fromkeys(ENTITY_TABLES, 0)
         assert (
             scalar(
                 conn,

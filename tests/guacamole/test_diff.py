@@ -93,14 +93,8 @@ def test_everything_else_updates_in_place():
 
 
 def test_drift_recorded_by_read_triggers_update():
-    flags = (
-        "is_vnc",
-        "read_on_connection",
-        "read_on_group",
-        "has_user_row",
-        "self_read",
-        "enabled",
-    )
+    flags = ConnectionProvider.HEALTHY_FLAGS
+    assert {"has_user_row", "self_read", "enabled"} < set(flags)  # the user's health too
     for flag in flags:
         result = _diff({**OUTPUTS, flag: False}, INPUTS)
         assert result.changes is True and result.replaces == [], flag

@@ -14,7 +14,15 @@ from components.guacamole.hashing import guacamole_password_hash, make_credentia
 from components.guacamole.providers import UserProvider
 
 from .conftest import GuacDb, Providers
-from .helpers import LEGACY_BYTES, legacy_operator_write, race, scalar, stored_user
+from .helpers import (
+    ENTITY_TABLES,
+    LEGACY_BYTES,
+    entity_rows,
+    legacy_operator_write,
+    race,
+    scalar,
+    stored_user,
+)
 
 NASTY = "o'brien\"; DROP TABLE guacamole_user;--@ünï.example"
 
@@ -170,16 +178,7 @@ def test_delete_cascades_permissions(providers: Providers, guac_db: GuacDb):
     providers.user.delete(entity, {"username": "ws@dave", "entity_id": float(ids["entity_id"])})
     with guac_db.connect() as conn:
         assert stored_user(conn, "ws@dave") is None
-        for table in (
-            "guacamole_user",
-            "guacamole_user_permission",
-            "guacamole_connection_permission",
-            "guacamole_connection_group_permission",
-        ):
-            count = scalar(
-                conn, f"SELECT count(*) FROM {table} WHERE entity_id = %s", (ids["entity_id"],)
-            )
-            assert count == 0, table
+        assert entity_rows(conn, ids["entity_id"]) == dict.fromkeys(ENTITY_TABLES, 0)
     providers.user.delete(entity, {"username": "ws@dave"})  # already gone: fine
 
 
