@@ -84,12 +84,8 @@ def converge(
     deleted only if this connection owned it (``previous_owned``), else it belongs to a separate
     user resource of an older state, whose own delete decides.
     """
-    entity_id = users.find_user(cur, spec.username)
-    if entity_id is None:
-        ensured = users.ensure_user(cur, spec.username, credentials)
-        entity_id, user_id = ensured.entity_id, ensured.user_id
-    else:
-        user_id = users.converge_user(cur, entity_id, credentials, reset_credentials=False)
+    user = users.ensure_user(cur, spec.username, credentials, keep_credentials=True)
+    entity_id, user_id = user.entity_id, user.user_id
     users.mark_owned(cur, user_id, connection_id)
     connections.converge_connection(
         cur, connection_id, spec.connection(entity_id), previous_entity_id=previous_entity_id
@@ -109,11 +105,12 @@ def revoke(
 
 
 def observe(
-    cur: Cursor, connection_id: int, entity_id: int | None
+    cur: Cursor, connection_id: int, entity_id: int | None, *, owned: bool
 ) -> tuple[connections.ConnectionRow, users.UserRow | None] | None:
-    """The connection as ``entity_id`` sees it and that user; None if the connection is gone."""
+    """The connection as ``entity_id`` sees it and, if it ``owned`` that user, the user;
+    None if the connection is gone."""
     row = connections.read_connection(cur, connection_id, entity_id)
     if row is None:
         return None
-    user = users.read_user(cur, entity_id) if entity_id is not None else None
+    user = users.read_user(cur, entity_id) if owned and entity_id is not None else None
     return row, user

@@ -315,14 +315,15 @@ class ConnectionProvider(_GuacamoleProvider):
         longer exists, and the next ``up`` creates (adopting what is left) the pair again.
         """
         entity_id = _optional_int(props.get("entity_id"))
-        found = access.observe(cur, _parse_id(id_, "connection id"), entity_id)
+        owned = _owned(props)
+        found = access.observe(cur, _parse_id(id_, "connection id"), entity_id, owned=owned)
         if found is None:
             return None
         row, user = found
         outs = connection_outputs(
             row, entity_id=entity_id, adopted=bool(plain(props.get("adopted")))
         )
-        if not _owned(props):
+        if not owned:
             return outs
         if user is None:
             return None

@@ -23,8 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .database import Cursor
-from .errors import RowGoneError
-from .hashing import Credentials, verify_password
+from .hashing import Credentials
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,6 @@ class UserRow:
     self_read: bool
     disabled: bool = False
 
-    def password_matches(self, password: str | None) -> bool:
-        """True when the stored hash accepts ``password`` (None: nothing to verify)."""
-        if password is None:
-            return True
-        if self.password_hash is None:
-            return False
-        return verify_password(password, self.password_hash, self.password_salt)
-
     def __repr__(self) -> str:
         return f"UserRow(entity_id={self.entity_id}, name={self.name!r}, user_id={self.user_id})"
 
@@ -60,15 +51,21 @@ class EnsuredUser:
     created: bool
 
 
-def _write_user_row(cur: Cursor, entity_id: int, credentials: Credentials) -> int:
-    """Insert the user row, or reset its credentials (and re-enable it: a revoked identity
-    granted again must be able to sign in) if it exists; return ``user_id``."""
+def _write_user_row(
+    cur: Cursor, entity_id: int, credentials: Credentials, *, keep_credentials: bool = False
+) -> int:
+    """Insert the user row, or re-enable it (a revoked identity granted again must be able to
+    sign in) and reset its credentials unless ``keep_credentials``; return ``user_id``."""
+    on_conflict = (
+        "disabled = false"
+        if keep_credentials
+        else "password_hash = EXCLUDED.password_hash, password_salt = EXCLUDED.password_salt,"
+        " password_date = EXCLUDED.password_date, disabled = false"
+    )
     cur.execute(
         "INSERT INTO guacamole_user (entity_id, password_hash, password_salt, password_date)"
         " VALUES (%s, %s, %s, now())"
-        " ON CONFLICT (entity_id) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
-        " password_salt = EXCLUDED.password_salt, password_date = EXCLUDED.password_date,"
-        " disabled = false"
+        f" ON CONFLICT (entity_id) DO UPDATE SET {on_conflict}"
         " RETURNING user_id",
         (entity_id, credentials.password_hash, credentials.password_salt),
     )
@@ -86,8 +83,14 @@ def _grant_self_read(cur: Cursor, entity_id: int, user_id: int) -> None:
     )
 
 
-def ensure_user(cur: Cursor, name: str, credentials: Credentials) -> EnsuredUser:
-    """Create user ``name`` or adopt the existing one, converging credentials and self READ."""
+def ensure_user(
+    cur: Cursor, name: str, credentials: Credentials, *, keep_credentials: bool = False
+) -> EnsuredUser:
+    """Create user ``name`` or adopt the existing one, converging credentials and self READ.
+
+    ``keep_credentials``: an existing user row keeps its stored ones (a converge of a user this
+    program already wrote); ``credentials`` are written only where the row is new.
+    """
     cur.execute(
         "INSERT INTO guacamole_entity (name, type) VALUES (%s, 'USER')"
         " ON CONFLICT (type, name) DO NOTHING RETURNING entity_id",
@@ -103,7 +106,7 @@ def ensure_user(cur: Cursor, name: str, credentials: Credentials) -> EnsuredUser
         inserted = cur.fetchone()
         assert inserted is not None, "entity vanished between conflict and lookup"
     entity_id: int = inserted[0]
-    user_id = _write_user_row(cur, entity_id, credentials)
+    user_id = _write_user_row(cur, entity_id, credentials, keep_credentials=keep_credentials)
     _grant_self_read(cur, entity_id, user_id)
     return EnsuredUser(entity_id=entity_id, user_id=user_id, created=created)
 
@@ -134,39 +137,6 @@ def read_user(cur: Cursor, entity_id: int) -> UserRow | None:
     )
 
 
-def converge_user(
-    cur: Cursor, entity_id: int, credentials: Credentials, *, reset_credentials: bool
-) -> int:
-    """Repair the user with this entity id; return its ``user_id``.
-
-    ``credentials`` are written when ``reset_credentials`` is set or the user row is missing;
-    otherwise the stored ones are kept. Raises ``RowGoneError`` if the entity was deleted out of
-    band.
-    """
-    cur.execute(
-        "SELECT u.user_id FROM guacamole_entity AS e"
-        " LEFT JOIN guacamole_user AS u ON u.entity_id = e.entity_id"
-        " WHERE e.entity_id = %s AND e.type = 'USER' FOR UPDATE OF e",
-        (entity_id,),
-    )
-    values = cur.fetchone()
-    if values is None:
-        raise RowGoneError(
-            f"Guacamole user entity {entity_id} no longer exists; run `pulumi refresh` so it "
-            "is recreated"
-        )
-    user_id: int | None = values[0]
-    if user_id is None or reset_credentials:
-        user_id = _write_user_row(cur, entity_id, credentials)
-    else:
-        cur.execute(
-            "UPDATE guacamole_user SET disabled = false WHERE user_id = %s AND disabled",
-            (user_id,),
-        )
-    _grant_self_read(cur, entity_id, user_id)
-    return user_id
-
-
 def delete_user(cur: Cursor, entity_id: int) -> bool:
     """Delete the entity (cascading to the user row and all its permissions)."""
     cur.execute("DELETE FROM guacamole_entity WHERE entity_id = %s AND type = 'USER'", (entity_id,))
@@ -186,16 +156,6 @@ _MARKED_BY_ANOTHER = (
 """The user ``e`` carries a mark naming an owner other than ``%(owner)s`` (NULL: any owner)."""
 
 
-def find_user(cur: Cursor, name: str) -> int | None:
-    """The entity id of user ``name``, locked for this transaction, or None."""
-    cur.execute(
-        "SELECT entity_id FROM guacamole_entity WHERE type = 'USER' AND name = %s FOR UPDATE",
-        (name,),
-    )
-    found = cur.fetchone()
-    return None if found is None else int(found[0])
-
-
 def mark_owned(cur: Cursor, user_id: int, connection_id: int) -> None:
     """Mark the user as owned by this connection (idempotent; the last owner wins)."""
     cur.execute(
@@ -206,28 +166,23 @@ def mark_owned(cur: Cursor, user_id: int, connection_id: int) -> None:
     )
 
 
-def owner_of(cur: Cursor, entity_id: int) -> str | None:
-    """The ownership mark's value (a connection id), or None if the user carries none."""
-    cur.execute(
-        "SELECT a.attribute_value FROM guacamole_user AS u"
-        " JOIN guacamole_user_attribute AS a ON a.user_id = u.user_id"
-        " WHERE u.entity_id = %s AND a.attribute_name = %s",
-        (entity_id, OWNER_ATTRIBUTE),
-    )
-    row = cur.fetchone()
-    return None if row is None else str(row[0])
-
-
 def _delete_unless_marked(cur: Cursor, entity_id: int, owner: str | None) -> bool:
-    """Delete the user unless a mark names an owner other than ``owner``; True if kept so."""
+    """Delete the user unless a mark names an owner other than ``owner``; True if kept so.
+
+    One statement: the delete, and the mark as it was before it (the statement's snapshot).
+    """
     cur.execute(
-        "DELETE FROM guacamole_entity AS e WHERE e.entity_id = %(entity)s AND e.type = 'USER'"
-        f" AND NOT {_MARKED_BY_ANOTHER}",
+        "WITH gone AS (DELETE FROM guacamole_entity AS e"
+        "   WHERE e.entity_id = %(entity)s AND e.type = 'USER'"
+        f"  AND NOT {_MARKED_BY_ANOTHER} RETURNING e.entity_id)"
+        " SELECT NOT EXISTS (SELECT 1 FROM gone) AND EXISTS (SELECT 1 FROM guacamole_user AS u"
+        "   JOIN guacamole_user_attribute AS a ON a.user_id = u.user_id"
+        "   WHERE u.entity_id = %(entity)s AND a.attribute_name = %(mark)s"
+        "   AND a.attribute_value IS DISTINCT FROM %(owner)s)",
         {"entity": entity_id, "mark": OWNER_ATTRIBUTE, "owner": owner},
     )
-    if cur.rowcount > 0:
-        return False
-    return owner_of(cur, entity_id) not in (None, owner)
+    row = cur.fetchone()
+    return bool(row and row[0])
 
 
 def delete_unowned_user(cur: Cursor, entity_id: int) -> bool:

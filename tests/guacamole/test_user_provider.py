@@ -108,10 +108,9 @@ def test_mark_and_delete_unowned_user(guac_db: GuacDb):
     marked, plain = _ensure(guac_db, "ws@marked"), _ensure(guac_db, "ws@plain")
     _run(guac_db, lambda cur: users.mark_owned(cur, marked.user_id, 41))
     _run(guac_db, lambda cur: users.mark_owned(cur, marked.user_id, 41))  # idempotent
-    assert _run(guac_db, lambda cur: users.owner_of(cur, marked.entity_id)) == "41"
-    assert _run(guac_db, lambda cur: users.owner_of(cur, plain.entity_id)) is None
-    assert _run(guac_db, lambda cur: users.find_user(cur, "ws@marked")) == marked.entity_id
-    assert _run(guac_db, lambda cur: users.find_user(cur, "ws@nobody")) is None
+    with guac_db.connect() as conn:
+        assert stored_user(conn, "ws@marked").marks == {users.OWNER_ATTRIBUTE: "41"}  # type: ignore[union-attr]
+        assert stored_user(conn, "ws@plain").marks == {}  # type: ignore[union-attr]
     assert _run(guac_db, lambda cur: users.delete_unowned_user(cur, marked.entity_id)) is True
     assert _run(guac_db, lambda cur: users.delete_unowned_user(cur, plain.entity_id)) is False
     with guac_db.connect() as conn:
