@@ -40,12 +40,15 @@ class Actions:
     """What one reconcile has to do; ``count`` is the baseline's "resources changed"."""
 
     groups: list[str] = field(default_factory=list)
+    network_policies: list[str] = field(default_factory=list)
+    """Workspaces whose NetworkPolicy is missing."""
     create: list[WorkspacePlan] = field(default_factory=list)
     scale: list[WorkspacePlan] = field(default_factory=list)
     status: list[WorkspacePlan] = field(default_factory=list)
     delete: list[str] = field(default_factory=list)
     delete_rows: list[tuple[int | None, int | None]] = field(default_factory=list)
     delete_groups: list[int] = field(default_factory=list)
+    delete_network_policies: list[str] = field(default_factory=list)
     kube_state: KubeState | None = None
     rows: Rows | None = None
 
@@ -53,6 +56,8 @@ class Actions:
     def count(self) -> int:
         return (
             len(self.groups)
+            + len(self.network_policies)
+            + len(self.delete_network_policies)
             + len(self.create)
             + len(self.scale)
             + len(self.status)
@@ -146,6 +151,14 @@ class Baseline:
         actions = Actions(kube_state=state, rows=rows)
         wanted_groups = sorted({p.workspace for p in desired})
         actions.groups = [g for g in wanted_groups if g not in rows.groups]
+        if self._settings.network_policy.enabled:
+            fences = {naming.workspace_network_policy_name(g): g for g in wanted_groups}
+            actions.network_policies = [
+                g for name, g in fences.items() if name not in state.network_policies
+            ]
+            actions.delete_network_policies = sorted(
+                n for n in state.network_policies if n not in fences
+            )
         wanted_names = {p.deployment_name for p in desired}
         for plan in desired:
             self._plan_one(plan, state, rows, actions)
@@ -208,6 +221,9 @@ class Baseline:
             for group in actions.groups:
                 group_ids[group] = baseline_sql.create_group(conn, group)
 
+        def fence(workspace: str) -> None:
+            self._kube.create_network_policy(workspace, self._settings)
+
         def create(plan: WorkspacePlan) -> None:
             self._create(connections, plan, group_ids[plan.workspace])
 
@@ -222,6 +238,7 @@ class Baseline:
             with connections.get() as conn:
                 baseline_sql.delete_binding_rows(conn, *ids)
 
+        _parallel(fence, actions.network_policies)
         _parallel(create, actions.create)
         _parallel(scale, actions.scale)
         _parallel(self._kube.write_status, actions.status)
@@ -229,6 +246,7 @@ class Baseline:
         _parallel(delete_rows, actions.delete_rows)
         with connections.get() as conn:
             baseline_sql.delete_groups(conn, actions.delete_groups)
+        _parallel(self._kube.delete_network_policy, actions.delete_network_policies)
 
     def _create(self, connections: _Connections, plan: WorkspacePlan, group_id: int) -> None:
         password = secrets.token_urlsafe(24)

@@ -1,9 +1,10 @@
 """Baseline, Kubernetes half: the program's objects written with the plain kubernetes client.
 
-Per binding: POST a Secret, Deployment, Service and NetworkPolicy (bodies from
-:mod:`bench.raw_objects`, i.e. the program's own manifests), PATCH the binding's status;
-DELETE the four objects on removal. State is read with one LIST per kind, by the label every
-browser object carries, and one LIST of bindings: the least a reconciler can read.
+Per binding: POST a Secret, Deployment and Service (bodies from :mod:`bench.raw_objects`, i.e.
+the program's own manifests), PATCH the binding's status; DELETE the three objects on removal.
+Per workspace: POST its NetworkPolicy before its first binding's objects, DELETE it after its
+last. State is read with one LIST per kind, by the label the program's objects carry, and one
+LIST of bindings: the least a reconciler can read.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from bench import raw_objects
 from components import naming
 from components.binding_status import ready_status
 from components.bindings import GROUP, PLURAL, VERSION
-from components.manifests import PURPOSE, PURPOSE_LABEL
+from components.manifests import FIELD_MANAGER, MANAGED_BY_LABEL, PURPOSE, PURPOSE_LABEL
 from components.planning import WorkspacePlan
 from components.settings import Settings
 
 SELECTOR = f"{PURPOSE_LABEL}={PURPOSE}"
+SHARED_SELECTOR = f"{MANAGED_BY_LABEL}={FIELD_MANAGER}"
+"""The workspaces' NetworkPolicies belong to no binding and carry this label instead."""
 _TIMEOUT = (10, 60)
 
 
@@ -61,7 +64,11 @@ class KubeObjects:
         deployments = _items(self._apps.list_namespaced_deployment(ns, **options))
         services = _items(self._core.list_namespaced_service(ns, **options))
         secrets = _items(self._core.list_namespaced_secret(ns, **options))
-        policies = _items(self._net.list_namespaced_network_policy(ns, **options))
+        policies = _items(
+            self._net.list_namespaced_network_policy(
+                ns, **{**options, "label_selector": SHARED_SELECTOR}
+            )
+        )
         bindings = self._custom.list_namespaced_custom_object(
             GROUP, VERSION, bindings_namespace, PLURAL, _request_timeout=_TIMEOUT
         )
@@ -89,10 +96,22 @@ class KubeObjects:
         self._core.create_namespaced_service(
             ns, raw_objects.service(plan, settings), _request_timeout=_TIMEOUT
         )
-        if settings.network_policy.enabled:
-            self._net.create_namespaced_network_policy(
-                ns, raw_objects.network_policy(plan, settings), _request_timeout=_TIMEOUT
+
+    def create_network_policy(self, workspace: str, settings: Settings) -> None:
+        self._net.create_namespaced_network_policy(
+            self.namespace,
+            raw_objects.network_policy(workspace, settings),
+            _request_timeout=_TIMEOUT,
+        )
+
+    def delete_network_policy(self, name: str) -> None:
+        try:
+            self._net.delete_namespaced_network_policy(
+                name, self.namespace, _request_timeout=_TIMEOUT
             )
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     def scale(self, name: str, replicas: int) -> None:
         self._apps.patch_namespaced_deployment(
@@ -114,7 +133,7 @@ class KubeObjects:
             )
 
     def delete(self, name: str, state: KubeState) -> None:
-        """Remove whichever of the four objects of deployment ``name`` exist."""
+        """Remove whichever of the three objects of deployment ``name`` exist."""
         ns = self.namespace
         deletions: list[tuple[bool, Callable[[str, str], Any], str]] = [
             (name in state.deployments, self._apps.delete_namespaced_deployment, name),
@@ -127,11 +146,6 @@ class KubeObjects:
                 naming.vnc_secret_name(name) in state.secrets,
                 self._core.delete_namespaced_secret,
                 naming.vnc_secret_name(name),
-            ),
-            (
-                naming.network_policy_name(name) in state.network_policies,
-                self._net.delete_namespaced_network_policy,
-                naming.network_policy_name(name),
             ),
         ]
         for present, delete, object_name in deletions:

@@ -72,7 +72,7 @@ def service(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
     return _body("v1", "Service", manifests.service_args(plan, settings))
 
 
-def network_policy(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
+def network_policy(workspace: str, settings: Settings) -> dict[str, Any]:
     return _body(
-        "networking.k8s.io/v1", "NetworkPolicy", manifests.network_policy_args(plan, settings)
+        "networking.k8s.io/v1", "NetworkPolicy", manifests.network_policy_args(workspace, settings)
     )

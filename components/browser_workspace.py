@@ -7,7 +7,6 @@ Children (all parented here, so ``pulumi stack`` shows one tree per workspace):
 * ``Deployment <name>`` — the locked-down browser, replicas from the binding(s); its pod
   template carries a digest of the password, so a changed password restarts the browser;
 * ``Service client-<name>`` — headless, the hostname guacd dials;
-* ``NetworkPolicy client-<name>`` — only guacd in, only DNS and the allow-list out (optional);
 * ``GuacamoleConnection <username>`` inside the workspace's connection group (which the program
   declares once per workspace and passes in), with the user ``{workspace}@{username}`` who may
   open it: one resource, written and revoked in one transaction.
@@ -19,8 +18,9 @@ Order (revoke first): the Guacamole connection depends on every Kubernetes objec
 Deployment and Service directly, the rest through the Deployment), so it is created last
 (access is granted once the browser exists) and deleted first (access ends before anything else
 is touched, and a Kubernetes API that is down cannot keep a removed user's connection alive).
-The Deployment depends on its NetworkPolicy, so no pod of it starts before the policy exists and
-the policy is deleted only after the Deployment. The Deployment and
+The Deployment depends on its workspace's NetworkPolicy (declared once per workspace, like the
+connection group, and passed in), so no pod of it starts before the policy exists and the policy
+is deleted only after the workspace's last Deployment. The Deployment and
 Service wait for ``adopt_after`` (the legacy field-ownership take-over), so their first apply
 already owns, and can drop, what the legacy operator wrote.
 """
@@ -50,7 +50,6 @@ class BrowserWorkspace(pulumi.ComponentResource):
     deployment: k8s.apps.v1.Deployment
     service: k8s.core.v1.Service
     secret: k8s.core.v1.Secret
-    network_policy: k8s.networking.v1.NetworkPolicy | None
     connection: GuacamoleConnection
 
     def __init__(
@@ -60,6 +59,7 @@ class BrowserWorkspace(pulumi.ComponentResource):
         plan: WorkspacePlan,
         settings: Settings,
         group_id: pulumi.Input[int],
+        network_policy: pulumi.Resource | None = None,
         adopt_after: pulumi.Resource | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -80,16 +80,7 @@ class BrowserWorkspace(pulumi.ComponentResource):
         adopted = [adopt_after] if adopt_after is not None else []
         # Not secret: a digest, so the pod template stays readable in a preview.
         digest = pulumi.Output.unsecret(self.password.apply(manifests.password_digest))
-        self.network_policy = (
-            k8s.networking.v1.NetworkPolicy(
-                f"{name}-network-policy",
-                **manifests.network_policy_args(plan, settings),
-                opts=child,
-            )
-            if settings.network_policy.enabled
-            else None
-        )
-        fenced = [self.network_policy] if self.network_policy is not None else []
+        fenced = [network_policy] if network_policy is not None else []
         self.deployment = k8s.apps.v1.Deployment(
             name,
             **manifests.deployment_args(plan, settings, digest),

@@ -3,8 +3,9 @@
 Pure functions of a :class:`WorkspacePlan` and the :class:`Settings`; the component only feeds
 them to pulumi-kubernetes. Keys are the SDK's snake_case names (``match_labels``), which the SDK
 translates to the API's camelCase. Labels, selector, pod annotations, container name, port and the
-Service are exactly the legacy operator's (fact sheet 1.6) so existing objects are adopted in
-place; the VNC password Secret, resources, hardening and the NetworkPolicy are new.
+Service are the legacy operator's (fact sheet 1.6) so existing objects are adopted in place;
+the program only adds labels and annotations of its own. The VNC password Secret, resources,
+hardening and the per-workspace NetworkPolicy are new.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def deployment_args(
             "selector": {"match_labels": {DEPLOYMENT_LABEL: name}},
             "template": {
                 "metadata": {
-                    "labels": {DEPLOYMENT_LABEL: name},
+                    # The workspace label puts the pod under its workspace's NetworkPolicy.
+                    "labels": {DEPLOYMENT_LABEL: name, **pod_fence_labels(plan.workspace)},
                     "annotations": {**pod_annotations, **_policy_annotation(settings)},
                 },
                 "spec": _pod_spec(name, settings),
@@ -283,19 +285,33 @@ def vnc_secret_args(
     }
 
 
-def network_policy_args(plan: WorkspacePlan, settings: Settings) -> dict[str, Any]:
-    """Default-deny for the browser pod, opened only for guacd in and DNS plus allow-list out."""
-    name = plan.deployment_name
+def network_policy_args(workspace: str, settings: Settings) -> dict[str, Any]:
+    """Default-deny for every browser pod of ``workspace``, opened only for guacd in and DNS
+    plus the allow-list out: one policy per workspace, since its rules are the same for each
+    of the workspace's bindings.
+
+    It selects the pods by :data:`WORKSPACE_LABEL`, which the pod template carries; a Deployment
+    waits for its workspace's policy, and the policy is deleted after the workspace's last
+    Deployment, so no browser pod runs unselected.
+    """
     policy = settings.network_policy
     return {
         "metadata": {
-            "name": naming.network_policy_name(name),
+            "name": naming.workspace_network_policy_name(workspace),
             "namespace": settings.namespace,
-            "labels": {PURPOSE_LABEL: PURPOSE, DEPLOYMENT_LABEL: name},
-            "annotations": {**_annotations(plan), **APPLY_ANNOTATIONS, **BACKGROUND_DELETION},
+            # Not the workspace-client purpose label: this object belongs to no one binding.
+            "labels": {
+                MANAGED_BY_LABEL: FIELD_MANAGER,
+                WORKSPACE_LABEL: workspace_label_value(workspace),
+            },
+            "annotations": {
+                WORKSPACE_ANNOTATION: workspace,
+                **APPLY_ANNOTATIONS,
+                **BACKGROUND_DELETION,
+            },
         },
         "spec": {
-            "pod_selector": {"match_labels": {DEPLOYMENT_LABEL: name}},
+            "pod_selector": {"match_labels": pod_fence_labels(workspace)},
             "policy_types": ["Ingress", "Egress"],
             "ingress": [
                 {
@@ -311,6 +327,11 @@ def network_policy_args(plan: WorkspacePlan, settings: Settings) -> dict[str, An
             "egress": [_dns_rule(policy), *(_egress_rule(dest) for dest in policy.egress)],
         },
     }
+
+
+def pod_fence_labels(workspace: str) -> dict[str, str]:
+    """The pod labels a workspace's NetworkPolicy selects (and every pod template carries)."""
+    return {WORKSPACE_LABEL: workspace_label_value(workspace)}
 
 
 def _namespace_selector(namespace: str) -> dict[str, Any]:

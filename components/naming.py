@@ -10,6 +10,7 @@ All functions are pure: no Pulumi, no Kubernetes client, no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from urllib.parse import quote
@@ -23,6 +24,9 @@ GUACAMOLE_NAME_MAX = 128
 VNC_PORT = 5900
 
 _LABEL_UNSAFE = re.compile(r"[^0-9a-z.]+")
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
+_DNS_LABEL_MAX = 63
+_FENCE_PREFIX = "browsers-"
 
 
 def deployment_name(workspace: str, username: str) -> str:
@@ -50,8 +54,19 @@ def vnc_secret_name(name: str) -> str:
 
 
 def network_policy_name(name: str) -> str:
-    """NetworkPolicy isolating the browser pod; named like the Service it protects."""
+    """The per-binding NetworkPolicy of earlier versions, named like the Service it protected
+    (the upgrade deletes it; tests and the raw baseline still name it)."""
     return f"client-{name}"
+
+
+def workspace_network_policy_name(workspace: str) -> str:
+    """NetworkPolicy fencing every browser pod of one workspace: ``browsers-<workspace>``, or
+    ``browsers-sha256-<digest>`` when the workspace is not itself a short DNS label, so that
+    any workspace string yields a valid name and two workspaces never share one."""
+    if _DNS_LABEL.match(workspace) and len(workspace) <= _DNS_LABEL_MAX - len(_FENCE_PREFIX):
+        return _FENCE_PREFIX + workspace
+    digest = hashlib.sha256(workspace.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{_FENCE_PREFIX}sha256-{digest[:40]}"
 
 
 def guacamole_username(workspace: str, username: str) -> str:

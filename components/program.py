@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import manifests
+from components import shared_objects
 from components.binding_source import BindingSource
 from components.binding_status import (
     READY,
@@ -33,7 +33,6 @@ from components.binding_status import (
 )
 from components.bindings import Binding, InvalidBinding, parse_binding
 from components.browser_workspace import BrowserWorkspace
-from components.firefox_policy import allowed_patterns
 from components.guacamole import GuacamoleConnection, GuacamoleConnectionGroup
 from components.guacamole.bootstrap import (
     DatabaseBootstrap,
@@ -64,6 +63,7 @@ class Declared:
 
     plan: Plan
     groups: Mapping[str, GuacamoleConnectionGroup]
+    network_policies: Mapping[str, k8s.networking.v1.NetworkPolicy]
     workspaces: Mapping[str, BrowserWorkspace]
     statuses: Mapping[str, BindingStatus]
     bootstrap: DatabaseBootstrap | None = None
@@ -183,15 +183,10 @@ def declare(
         entries=[r.entry() for r in leftovers.revocations],
         opts=pulumi.ResourceOptions(depends_on=after) if after else None,
     )
-    firefox_policy = _firefox_policy(settings) if scope.first else None
-    groups = {
-        workspace: GuacamoleConnectionGroup(
-            f"group-{workspace}",
-            group_name=workspace,
-            opts=pulumi.ResourceOptions(depends_on=after) if after else None,
-        )
-        for workspace in sorted({p.workspace for p in plan.workspaces})
-    }
+    firefox_policy = shared_objects.firefox_policy(settings) if scope.first else None
+    names = [p.workspace for p in plan.workspaces]
+    groups = shared_objects.connection_groups(names, after)
+    network_policies = shared_objects.network_policies(names, settings, kubernetes)
     workspace_opts = pulumi.ResourceOptions(
         providers=[kubernetes],
         transformations=[_guacamole_rows_after(after)] if after else None,
@@ -202,6 +197,7 @@ def declare(
             plan=p,
             settings=settings,
             group_id=groups[p.workspace].group_id,
+            network_policy=network_policies.get(p.workspace),
             adopt_after=takeover,
             opts=workspace_opts,
         )
@@ -219,7 +215,16 @@ def declare(
         [binding.key for binding in plan.expired],
     )
     return Declared(
-        plan, groups, workspaces, statuses, bootstrap, leftovers, firefox_policy, scope, digest
+        plan,
+        groups,
+        network_policies,
+        workspaces,
+        statuses,
+        bootstrap,
+        leftovers,
+        firefox_policy,
+        scope,
+        digest,
     )
 
 
@@ -248,33 +253,6 @@ def _identities(
         if identity is not None:
             identities.setdefault(entry.key, identity)
     return identities
-
-
-def _firefox_policy(settings: Settings) -> k8s.core.v1.ConfigMap | None:
-    """The browsers' lock-down policy, once per stack; an existing ConfigMap is adopted.
-
-    Its own provider makes the ConfigMap mutable: by default pulumi-kubernetes replaces a
-    ConfigMap on every change, which for a fixed name means deleting it first, and a browser
-    starting in that gap would fail to mount its policy.
-    """
-    if not settings.declare_firefox_policy:
-        return None
-    if not allowed_patterns(settings):
-        pulumi.log.warn(
-            "browserUrl and firefoxAllowedUrls are empty: the Firefox policy blocks every site; "
-            "set browserUrl (JupyterHub) or list the allowed sites in firefoxAllowedUrls"
-        )
-    return k8s.core.v1.ConfigMap(
-        "firefox-policy",
-        **manifests.firefox_policy_args(settings),
-        opts=pulumi.ResourceOptions(
-            provider=k8s.Provider(
-                "kubernetes-firefox-policy",
-                kubeconfig=settings.kubeconfig or None,
-                enable_config_map_mutable=True,
-            )
-        ),
-    )
 
 
 def _bootstrap(settings: Settings) -> DatabaseBootstrap:

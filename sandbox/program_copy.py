@@ -7,8 +7,11 @@ two runs never share a stack. The copy shares the checkout's virtualenv through 
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 from sandbox.environment import REPO
@@ -38,4 +41,33 @@ def copy_program(dest: Path) -> Path:
     venv = dest / ".venv"
     if not venv.exists():
         os.symlink(REPO / ".venv", venv)
+    return dest
+
+
+class ArchiveError(RuntimeError):
+    """A commit's program cannot be read from the repository (a shallow clone, say)."""
+
+
+def archived_program(commit: str, dest: Path) -> Path:
+    """The program as it was at ``commit`` (``git archive``), sharing the checkout's venv.
+
+    Why: an upgrade is only tested for real from a state the previous release wrote, with that
+    release's own code. Its stack files are dropped, as :func:`copy_program` drops them.
+    """
+    paths = [*PROGRAM_FILES, *PROGRAM_DIRS, "stacks"]
+    archived = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", commit, *paths],
+        capture_output=True,
+        check=False,
+    )
+    if archived.returncode != 0:
+        raise ArchiveError(
+            f"cannot read commit {commit} (a clone with full history is needed): "
+            + archived.stderr.decode(errors="replace")
+        )
+    with tarfile.open(fileobj=io.BytesIO(archived.stdout)) as archive:
+        archive.extractall(dest, filter="data")
+    for stack_file in (dest / "stacks").glob("Pulumi.*.yaml"):
+        stack_file.unlink()
+    os.symlink(REPO / ".venv", dest / ".venv")
     return dest

@@ -5,14 +5,15 @@
 
 A change runs one shard, so its cost should not grow with the environment. For each N (20 users
 per workspace, the suggested shard count) the whole fleet is first built by the raw baseline:
-every binding's Deployment, Service, Secret, NetworkPolicy and Guacamole rows, as the other
-shards would hold them (same names and labels). Every workspace is placed in the stored map and
-only the shard holding workspace 0 is brought under Pulumi (its first ``up`` adopts what the
-baseline built; set-up, untimed). Then, through the pipeline entry points on that shard
-(``scripts/watch preview|up --stack <env>.shard-<i>``, which read all N bindings and the map):
-a no-op preview, and one binding added, changed and removed in workspace 0 (each the preview of
-the proposed file and the ``up`` after the merge). Then the raw baseline does the same three
-edits at the same N. Each figure is printed beside its ratio to the first N: 1.0 is flat.
+every binding's Deployment, Service, Secret and Guacamole rows and every workspace's
+NetworkPolicy, as the other shards would hold them (same names and labels). Every workspace is
+placed in the stored map and only the shard holding workspace 0 is brought under Pulumi (its
+first ``up`` adopts what the baseline built; set-up, untimed). Then, through the pipeline entry
+points on that shard (``scripts/watch preview|up --stack <env>.shard-<i>``, which read all N
+bindings and the map): a no-op preview, and one binding added, changed and removed in
+workspace 0 (each the preview of the proposed file and the ``up`` after the merge). Then the
+raw baseline does the same three edits at the same N. Each figure is printed beside its ratio
+to the first N: 1.0 is flat.
 
 Building the fleet directly keeps the run to minutes (a sharded ``up`` from empty of 5,000
 bindings takes about an hour, ``python -m bench.shards --sizes 5000``); what a shard's run

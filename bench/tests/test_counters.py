@@ -89,7 +89,7 @@ def test_raw_objects_use_api_field_names() -> None:
     svc = service(plan, settings)
     assert svc["spec"]["clusterIP"] == "None"
     assert svc["spec"]["selector"] == {"xlscsde.nhs.uk/deployment-name": plan.deployment_name}
-    policy = network_policy(plan, settings)
+    policy = network_policy(plan.workspace, settings)
     assert "from" in policy["spec"]["ingress"][0]
 
 

@@ -6,8 +6,8 @@ states alone, what must go where, mirroring what :mod:`components.program` decla
 that after the move each stack's next preview finds everything where it declares it:
 
 * a BrowserWorkspace component and everything parented under it goes with its workspace, as
-  does the workspace's connection group (to the shard the placement map gives it,
-  :mod:`components.placement`);
+  do the workspace's connection group and NetworkPolicy (to the shard the placement map gives
+  it, :mod:`components.placement`);
 * a binding's status goes with the binding's workspace (read from the binding manifests, else
   from the Deployment the status mirrors), or shard 0 when the binding names none;
 * anything else (the Firefox policy ConfigMap, the database bootstrap) is environment-wide and
@@ -29,6 +29,7 @@ from typing import Any
 
 from components.browser_workspace import TYPE as WORKSPACE_TYPE
 from components.inert import escape
+from components.manifests import WORKSPACE_ANNOTATION
 from components.placement import Placement
 from components.sharding import ShardScope, shard_stack_name, split_stack_name
 
@@ -41,6 +42,7 @@ _CONNECTION = "guacamole:Connection"
 _LOGINS = (_CONNECTION, "guacamole:User")
 """The resources holding a login as ``username`` (a connection; a user in older states)."""
 _STATUS = ":BindingStatus"
+_KUBERNETES = "kubernetes:"
 
 
 class PlanError(ValueError):
@@ -305,6 +307,8 @@ def _workspace_of(
         if group is None:
             raise PlanError(f"connection group {escape(name)}: the state has no group_name")
         return group
+    if kind.startswith(_KUBERNETES):
+        return _annotated_workspace(root)
     if kind.endswith(_STATUS):
         if name in bindings:
             return bindings[name]
@@ -312,6 +316,19 @@ def _workspace_of(
         if isinstance(deployment, Mapping) and str(deployment.get("name")) in workspaces:
             return workspaces[str(deployment.get("name"))]
         return None
+    return None
+
+
+def _annotated_workspace(resource: Mapping[str, Any]) -> str | None:
+    """The workspace a top-level Kubernetes object is annotated with (a workspace's
+    NetworkPolicy); ``None`` for the environment-wide ones (the Firefox policy ConfigMap)."""
+    for part in ("inputs", "outputs"):
+        metadata = (resource.get(part) or {}).get("metadata")
+        annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+        if isinstance(annotations, Mapping):
+            workspace = annotations.get(WORKSPACE_ANNOTATION)
+            if isinstance(workspace, str) and workspace:
+                return workspace
     return None
 
 

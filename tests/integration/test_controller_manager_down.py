@@ -3,10 +3,11 @@
 The garbage collector runs in kube-controller-manager. An object deleted with foreground
 propagation stays, with a finalizer, until the collector has seen it, and pulumi-kubernetes
 waits for it to go: with the collector stopped, removing a binding would hang for ten minutes and
-fail. Here the controller-manager is frozen (SIGSTOP) while a binding is removed: the run must
-finish within a short deadline, the Guacamole rows and the Secret, Service and NetworkPolicy must
-be gone, and the Deployment must be gone or on its way out (it keeps foreground propagation, so
-the collector removes it, after its pods, once it is back).
+fail. Here the controller-manager is frozen (SIGSTOP) while two bindings are removed, one of
+them its workspace's last: the run must finish within a short deadline, the Guacamole rows, the
+Secrets and Services and the emptied workspace's NetworkPolicy must be gone, and the Deployments
+must be gone or on their way out (they keep foreground propagation, so the collector removes
+them, after their pods, once it is back).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 NAMESPACE = "gc-down"
 WORKSPACE = f"{NAMESPACE}-workspace"
 KEPT, REMOVED = "kept@example.org", "removed@example.org"
+EMPTIED = f"{NAMESPACE}-emptied"
+"""A workspace whose only binding is removed, so its NetworkPolicy goes too."""
 DEADLINE = 240.0
 """Far below the provider's ten-minute wait for a foreground deletion."""
 
@@ -67,40 +70,49 @@ def test_removal_does_not_wait_for_the_garbage_collector(
         [
             binding(NAMESPACE, "kept", WORKSPACE, KEPT),
             binding(NAMESPACE, "gone", WORKSPACE, REMOVED),
+            binding(NAMESPACE, "alone", EMPTIED, REMOVED),
         ],
     )
     cli.up()
     name = naming.deployment_name(WORKSPACE, REMOVED)
-    objects = {
-        "secret": naming.vnc_secret_name(name),
-        "service": naming.service_name(name),
-        "networkpolicy": naming.network_policy_name(name),
+    alone = naming.deployment_name(EMPTIED, REMOVED)
+    objects = {("secret", n): naming.vnc_secret_name(n) for n in (name, alone)} | {
+        ("service", n): naming.service_name(n) for n in (name, alone)
     }
-    assert all(live(sandbox, kind, n) for kind, n in objects.items())
+    objects[("networkpolicy", alone)] = naming.workspace_network_policy_name(EMPTIED)
+    assert all(live(sandbox, kind, n) for (kind, _), n in objects.items())
     # In the recorded state: the engine creates the policy first and deletes it last.
     recorded = cli.export_state()["deployment"]["resources"]
     by_kind = {(r["type"], r["urn"].rsplit("::", 1)[-1]): r for r in recorded}
-    policy = by_kind["kubernetes:networking.k8s.io/v1:NetworkPolicy", f"{name}-network-policy"]
-    deployment = by_kind["kubernetes:apps/v1:Deployment", name]
-    assert policy["urn"] in deployment.get("dependencies", [])
+    for workspace, deployment_name in ((WORKSPACE, name), (EMPTIED, alone)):
+        policy_key = (
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            f"network-policy-{workspace}",
+        )
+        deployment = by_kind["kubernetes:apps/v1:Deployment", deployment_name]
+        assert by_kind[policy_key]["urn"] in deployment.get("dependencies", [])
 
     with frozen(sandbox.kube.pids["kube-controller-manager"]):
-        sandbox.kubectl("delete", "analyticsworkspacebinding", "gone", "-n", NAMESPACE)
+        sandbox.kubectl("delete", "analyticsworkspacebinding", "gone", "alone", "-n", NAMESPACE)
         bounded = PulumiCli(cli.project_dir, cli.stack, cli.env, timeout=DEADLINE)
         started = time.monotonic()
         bounded.up()
         took = time.monotonic() - started
 
         assert sorted(connection_parameters(sandbox, WORKSPACE)) == [KEPT]
-        left = {kind: n for kind, n in objects.items() if live(sandbox, kind, n) is not None}
-        assert left == {}, f"still there {took:.0f} s into a run with the collector down: {left}"
-        deployment = live(sandbox, "deployment", name)
-        assert deployment is None or deployment["metadata"].get("deletionTimestamp")
+        assert connection_parameters(sandbox, EMPTIED) == {}
+        left = {n for (kind, _), n in objects.items() if live(sandbox, kind, n) is not None}
+        assert left == set(), f"still there {took:.0f} s into a run with the collector down: {left}"
+        for gone in (name, alone):
+            deployment = live(sandbox, "deployment", gone)
+            assert deployment is None or deployment["metadata"].get("deletionTimestamp")
         assert live(sandbox, "deployment", naming.deployment_name(WORKSPACE, KEPT)) is not None
+        kept_policy = naming.workspace_network_policy_name(WORKSPACE)
+        assert live(sandbox, "networkpolicy", kept_policy) is not None
 
     # Back up, the collector removes the Deployment it kept, and nothing is left to do.
     deadline = time.monotonic() + 120
-    while live(sandbox, "deployment", name) is not None:
-        assert time.monotonic() < deadline, f"Deployment {name} was never collected"
+    while any(live(sandbox, "deployment", n) is not None for n in (name, alone)):
+        assert time.monotonic() < deadline, f"Deployment {name} or {alone} was never collected"
         time.sleep(1)
     assert change_summary(cli.preview_json()) == {}

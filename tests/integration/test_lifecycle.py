@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from components.naming import deployment_name
+from components.naming import deployment_name, workspace_network_policy_name
 from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary, changed_urns
 from tests.factories import manifest
@@ -136,10 +136,19 @@ def test_up_creates_every_object_and_row(stack: PulumiCli, sandbox: Sandbox) -> 
     assert names(sandbox, "deployments") == set(expected)
     assert names(sandbox, "services") == {f"client-{n}" for n in expected}
     assert {f"client-{n}-vnc" for n in expected} <= names(sandbox, "secrets")
-    assert len(names(sandbox, "networkpolicies")) == len(expected)
-    for name in expected:
+    # One NetworkPolicy per workspace, selecting every pod its Deployments' templates make.
+    fences = {ws: workspace_network_policy_name(ws) for ws in {ws for _, ws, _ in INITIAL}}
+    assert names(sandbox, "networkpolicies") == set(fences.values())
+    for name, (workspace, _) in expected.items():
         deployment = get_json(sandbox, "deployment", name, "-n", BROWSER_NAMESPACE)
         assert deployment["spec"]["replicas"] == 0
+        policy = get_json(sandbox, "networkpolicy", fences[workspace], "-n", BROWSER_NAMESPACE)
+        selected = policy["spec"]["podSelector"]["matchLabels"]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selected and selected.items() <= pod_labels.items(), (name, workspace)
+        for other in set(fences.values()) - {fences[workspace]}:
+            theirs = get_json(sandbox, "networkpolicy", other, "-n", BROWSER_NAMESPACE)
+            assert not theirs["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
         service = get_json(sandbox, "service", f"client-{name}", "-n", BROWSER_NAMESPACE)
         assert service["spec"]["clusterIP"] == "None"
 

@@ -14,11 +14,7 @@ is then deleted and the current program runs ``up`` on the same stack, as a rele
 
 from __future__ import annotations
 
-import io
-import os
 import shutil
-import subprocess
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from components.guacamole.users import OWNER_ATTRIBUTE
-from sandbox.environment import BINDINGS_NAMESPACE, REPO, Sandbox
-from sandbox.program_copy import PROGRAM_DIRS, PROGRAM_FILES, copy_program
+from sandbox.environment import BINDINGS_NAMESPACE, Sandbox
+from sandbox.program_copy import ArchiveError, archived_program, copy_program
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack, running_sandbox
 from tests.integration.test_lifecycle import apply, binding, query
@@ -57,24 +53,10 @@ READABLE = (
 
 def previous_program(dest: Path) -> Path:
     """The program as it was at :data:`SEPARATE_USER_COMMIT`, sharing the checkout's venv."""
-    paths = [*PROGRAM_FILES, *PROGRAM_DIRS, "stacks"]
-    archived = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", SEPARATE_USER_COMMIT, *paths],
-        capture_output=True,
-        check=False,
-    )
-    if archived.returncode != 0:
-        pytest.fail(
-            f"cannot read commit {SEPARATE_USER_COMMIT} (a clone with full history is needed): "
-            + archived.stderr.decode(errors="replace"),
-            pytrace=False,
-        )
-    with tarfile.open(fileobj=io.BytesIO(archived.stdout)) as archive:
-        archive.extractall(dest, filter="data")
-    for stack_file in (dest / "stacks").glob("Pulumi.*.yaml"):
-        stack_file.unlink()
-    os.symlink(REPO / ".venv", dest / ".venv")
-    return dest
+    try:
+        return archived_program(SEPARATE_USER_COMMIT, dest)
+    except ArchiveError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 class AccessWatch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from components import firefox_policy
@@ -45,7 +46,10 @@ def test_deployment_identity_is_the_legacy_one():
     assert spec["replicas"] == 1
     assert spec["selector"] == {"match_labels": {"xlscsde.nhs.uk/deployment-name": NAME}}
     assert spec["template"]["metadata"] == {
-        "labels": {"xlscsde.nhs.uk/deployment-name": NAME},
+        "labels": {
+            "xlscsde.nhs.uk/deployment-name": NAME,
+            "awms-browser-workspaces/workspace": "test-workspace",
+        },
         "annotations": {
             "xlscsde.nhs.uk/workspace": "test-workspace",
             "xlscsde.nhs.uk/username": "jovyan",
@@ -141,8 +145,10 @@ def test_secret_holds_the_password_under_the_key_the_pod_reads():
 
 
 def test_network_policy_admits_only_guacd_and_dns_by_default():
-    spec = network_policy_args(PLAN, DEFAULTS)["spec"]
-    assert spec["pod_selector"] == {"match_labels": {"xlscsde.nhs.uk/deployment-name": NAME}}
+    spec = network_policy_args(PLAN.workspace, DEFAULTS)["spec"]
+    assert spec["pod_selector"] == {
+        "match_labels": {"awms-browser-workspaces/workspace": "test-workspace"}
+    }
     assert spec["policy_types"] == ["Ingress", "Egress"]
     assert spec["ingress"] == [
         {
@@ -185,7 +191,7 @@ def test_network_policy_egress_destinations_and_guacd_labels():
             }
         }
     )
-    spec = network_policy_args(PLAN, settings)["spec"]
+    spec = network_policy_args(PLAN.workspace, settings)["spec"]
     assert spec["ingress"][0]["from_"][0] == {
         "namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "guacd"}},
         "pod_selector": {"match_labels": {"app.kubernetes.io/component": "daemon"}},
@@ -205,7 +211,7 @@ def test_every_object_is_applied_by_one_fixed_field_manager():
         deployment_args(PLAN, DEFAULTS),
         service_args(PLAN, DEFAULTS),
         vnc_secret_args(PLAN, DEFAULTS, password),
-        network_policy_args(PLAN, DEFAULTS),
+        network_policy_args(PLAN.workspace, DEFAULTS),
     ):
         annotations = args["metadata"]["annotations"]
         assert annotations["pulumi.com/patchFieldManager"] == "awms-browser-workspaces"
@@ -218,7 +224,7 @@ def test_only_the_deployment_is_deleted_through_the_garbage_collector():
     for args in (
         service_args(PLAN, DEFAULTS),
         vnc_secret_args(PLAN, DEFAULTS, "x"),
-        network_policy_args(PLAN, DEFAULTS),
+        network_policy_args(PLAN.workspace, DEFAULTS),
     ):
         assert args["metadata"]["annotations"][DELETION_PROPAGATION] == "background"
 
@@ -233,3 +239,29 @@ def test_workspace_label_is_a_digest_of_a_name_kubernetes_refuses():
         value = workspace_label_value(workspace)
         assert value.startswith("sha256-") and len(value) <= 63
         assert value != workspace_label_value(workspace + "z")
+
+
+def test_every_pod_of_a_workspace_is_selected_by_its_network_policy():
+    """The fence holds only if each pod template carries exactly what the policy selects."""
+    for workspace in ("test-workspace", "Team A β", "x" * 80):
+        plan = WorkspacePlan(
+            workspace, "jovyan", (Binding("ns", "b", workspace, "jovyan", date(2099, 1, 1)),)
+        )
+        selector = network_policy_args(workspace, DEFAULTS)["spec"]["pod_selector"]
+        pod_labels = deployment_args(plan, DEFAULTS)["spec"]["template"]["metadata"]["labels"]
+        assert selector["match_labels"].items() <= pod_labels.items()
+        other = network_policy_args(workspace + "z", DEFAULTS)["spec"]["pod_selector"]
+        assert not other["match_labels"].items() <= pod_labels.items()
+
+
+def test_workspace_network_policy_names_are_valid_and_distinct():
+    names = {
+        workspace: network_policy_args(workspace, DEFAULTS)["metadata"]["name"]
+        for workspace in ("ws-a", "WS-A", "ws_a", "x" * 54, "x" * 55, "sha256-ab", "")
+    }
+    assert names["ws-a"] == "browsers-ws-a"
+    assert names["x" * 54] == "browsers-" + "x" * 54
+    assert len(set(names.values())) == len(names)
+    for name in names.values():
+        assert len(name) <= 63
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name

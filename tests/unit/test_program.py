@@ -24,7 +24,6 @@ CHILD_TYPES = (
     "kubernetes:core/v1:Secret",
     "kubernetes:apps/v1:Deployment",
     "kubernetes:core/v1:Service",
-    "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     "guacamole:Connection",
 )
 
@@ -85,6 +84,9 @@ def test_one_component_per_binding_with_parented_children(harness: PulumiHarness
     groups = harness.of_type("guacamole:ConnectionGroup")
     assert sorted(g.inputs["group_name"] for g in groups) == ["ws-one", "ws-two"]
     assert all("::pulumi:pulumi:Stack::" in g.parent for g in groups)
+    policies = harness.of_type("NetworkPolicy")
+    assert sorted(p.name for p in policies) == ["network-policy-ws-one", "network-policy-ws-two"]
+    assert all("::pulumi:pulumi:Stack::" in p.parent for p in policies)
 
 
 def test_kubernetes_names_match_the_legacy_operator(harness: PulumiHarness):
@@ -320,11 +322,29 @@ def test_config_overrides_change_the_pod_spec(harness: PulumiHarness):
 
 
 def test_no_browser_pod_outlives_or_predates_its_network_policy(harness: PulumiHarness):
-    """The engine creates dependencies first and deletes them last."""
-    _declare(harness, manifest("ann"))
-    name = _name("default-generic-workspace", "jane.doe@example.org")
-    policy = harness.one("NetworkPolicy", f"{name}-network-policy")
-    assert policy.urn in harness.one("apps/v1:Deployment", name).dependencies
+    """The engine creates dependencies first and deletes them last: each Deployment waits for
+    its own workspace's policy, which selects the labels of its pod template."""
+    _declare(
+        harness,
+        manifest("ann", workspace="ws-one", username="ann@x.org"),
+        manifest("bob", workspace="ws-one", username="bob@x.org"),
+        manifest("cat", workspace="ws-two", username="cat@x.org"),
+    )
+    for workspace, username in (
+        ("ws-one", "ann@x.org"),
+        ("ws-one", "bob@x.org"),
+        ("ws-two", "cat@x.org"),
+    ):
+        policy = harness.one("NetworkPolicy", f"network-policy-{workspace}")
+        other = "ws-two" if workspace == "ws-one" else "ws-one"
+        deployment = harness.one("apps/v1:Deployment", _name(workspace, username))
+        assert policy.urn in deployment.dependencies
+        assert harness.one("NetworkPolicy", f"network-policy-{other}").urn not in (
+            deployment.dependencies
+        )
+        selected = policy.inputs["spec"]["podSelector"]["matchLabels"]
+        pod_labels = deployment.inputs["spec"]["template"]["metadata"]["labels"]
+        assert selected and selected.items() <= pod_labels.items()
 
 
 def test_guacamole_rows_come_after_every_kubernetes_object_and_go_before_them(
@@ -335,7 +355,7 @@ def test_guacamole_rows_come_after_every_kubernetes_object_and_go_before_them(
     name = _name("default-generic-workspace", "jane.doe@example.org")
     objects = [
         harness.one("core/v1:Secret", f"{name}-vnc"),
-        harness.one("NetworkPolicy", f"{name}-network-policy"),
+        harness.one("NetworkPolicy", "network-policy-default-generic-workspace"),
         harness.one("apps/v1:Deployment", name),
         harness.one("core/v1:Service", f"{name}-service"),
     ]

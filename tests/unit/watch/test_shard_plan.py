@@ -76,6 +76,12 @@ def group(stack: str, root: str, ws: str) -> Resource:
                inputs={"group_name": ws})  # fmt: skip
 
 
+def network_policy(stack: str, root: str, ws: str) -> Resource:
+    metadata = {"name": f"browsers-{ws}", "annotations": {"xlscsde.nhs.uk/workspace": ws}}
+    return res(stack, "kubernetes:networking.k8s.io/v1:NetworkPolicy", f"network-policy-{ws}",
+               root, inputs={"metadata": metadata})  # fmt: skip
+
+
 def status(stack: str, root: str, key: str, deployment: str | None) -> Resource:
     inputs = {"deployment": {"namespace": "guacamole", "name": deployment} if deployment else None}
     return res(stack, f"{DYNAMIC}/awms:BindingStatus", key, root, inputs=inputs)
@@ -88,6 +94,7 @@ def environment_state(
     root = resources[0]["urn"]
     for ws in workspaces:
         resources.append(group(stack, root, ws))
+        resources.append(network_policy(stack, root, ws))
         for user in users:
             children, component = workspace(stack, root, ws, user)
             resources += [component, *children]
@@ -106,8 +113,9 @@ def test_one_stack_into_three_shards_sends_each_workspace_to_its_hash():
     for ws in WORKSPACES:
         expected = shard_stack_name("prod", shard_of(ws, 3))
         units = [u for u in moving if u.what == ws]
-        # group, component (with 3 children) and the status of its one binding
-        assert len(units) == 3 and {u.target for u in units} == {expected}
+        # group, NetworkPolicy, component (with 3 children) and the status of its one binding
+        assert len(units) == 4 and {u.target for u in units} == {expected}
+        assert any(u.urns[0].endswith(f"::network-policy-{ws}") for u in units)
         component = next(u for u in units if len(u.urns) == 4)
         assert component.urns[0].endswith(f"::{ws}-ann")
     policy = [u for u in moving if u.what == "firefox-policy"]
