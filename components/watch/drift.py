@@ -1,4 +1,4 @@
-"""Detect Guacamole drift before a full ``up`` and refresh only the drifted row resources.
+"""Detect drift before a full ``up`` and refresh only the drifted resources.
 
 The watcher does this at start-up and at each periodic resync (``every`` = the resync interval),
 the pipeline ``up`` with ``--repair-drift`` before its run. Steps, each logged:
@@ -7,12 +7,15 @@ the pipeline ``up`` with ``--repair-drift`` before its run. Steps, each logged:
    fields compared; it stays in this process's memory and is never logged);
 2. observe every Guacamole row resource the state records in one read-only transaction and
    compare (``components.guacamole.drift``);
-3. ``pulumi refresh --target`` the drifted resources only, so their outputs say what the database
-   holds; the ``up`` that follows then repairs them with the program's current inputs.
+3. list the workspaces' NetworkPolicies and Deployments and compare them with the recorded ones
+   (``components.watch.fence_drift``): the network fence around the browsers;
+4. ``pulumi refresh --target`` the drifted resources only, so their outputs say what the database
+   or the cluster holds; the ``up`` that follows then repairs them with the program's current
+   inputs.
 
-A failure here (database or CLI unavailable) is logged and the ``up`` goes ahead: it is the
-``up`` that reports a broken database, and drift is looked for again before the next
-full run.
+A failure here (database, API server or CLI unavailable) is logged and the ``up`` goes ahead: it
+is the ``up`` that reports a broken database or cluster, and drift is looked for again before
+the next full run. Each half runs even when the other cannot.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from components.guacamole.database import Database
-from components.guacamole.drift import Drift, RecordedRow, find_drift, row_kind
+from components.guacamole.drift import GONE, Drift, RecordedRow, find_drift, row_kind
 from components.guacamole.settings import redact, resolve_dsn
+from components.kube_client import new_api_client
+from components.watch import fence_drift
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,25 @@ def recorded_rows(deployment: Mapping[str, Any] | None) -> list[RecordedRow]:
     return rows
 
 
+FenceRepair = Callable[[str | None, list[fence_drift.RecordedObject]], list[Drift]]
+"""(the provider's kubeconfig, the recorded objects) -> the drift found; changed objects are
+put back as recorded on the way (deleted ones are left to the refresh and the ``up``)."""
+
+
+def repair_fence(kubeconfig: str | None, recorded: list[fence_drift.RecordedObject]) -> list[Drift]:
+    """Find the fence's drift in the provider's cluster and put changed objects back."""
+    api = new_api_client(kubeconfig)
+    try:
+        drifted = fence_drift.find_fence_drift(recorded, fence_drift.read_live(api, recorded))
+        by_urn = {item.urn: item for item in recorded}
+        for drift in drifted:
+            if drift.fields != (GONE,):
+                fence_drift.restore(api, by_urn[drift.urn])
+        return drifted
+    finally:
+        api.close()
+
+
 class DriftCheck:
     """Runs the check when due: always with ``every`` = 0, else at most once per ``every`` s."""
 
@@ -91,8 +115,10 @@ class DriftCheck:
         every: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         environ: Mapping[str, str] | None = None,
+        fence: FenceRepair | None = None,
     ) -> None:
         self.runner = runner
+        self.fence = fence or repair_fence
         self.every = every
         self.clock = clock
         self.environ = os.environ if environ is None else environ
@@ -113,48 +139,70 @@ class DriftCheck:
         started = time.monotonic()
         report = DriftReport()
         dsn = self.runner.database_url() or resolve_dsn(None, self.environ)
+        errors: list[str] = []
         try:
-            self._check(report, dsn)
+            state = self.runner.export(show_secrets=True)
         except Exception as error:  # the up that follows reports real failures
-            report.error = redact(f"{error.__class__.__name__}: {error}", dsn)
+            state = None
+            errors.append(f"state export: {error.__class__.__name__}: {error}")
+        if state is not None:
+            deployment = state.get("deployment")
+            del state
+            for half, check in (("Guacamole", self._rows), ("fence", self._fence)):
+                try:
+                    check(report, deployment, dsn)
+                except Exception as error:
+                    errors.append(f"{half}: {error.__class__.__name__}: {error}")
+            if report.drifted:
+                failed = self.runner.refresh([d.urn for d in report.drifted])
+                report.refreshed = not failed
+                if failed:
+                    errors.append(f"refresh: {failed}")
+        report.error = redact("; ".join(errors), dsn) if errors else ""
         report.seconds = time.monotonic() - started
         self.last_report = report
+        self._log(report)
+        return report
+
+    def _log(self, report: DriftReport) -> None:
         if report.error:
             self.last_run = None  # look again before the next full run
-            log.warning("Guacamole drift check failed, going on: %s", report.error)
-        elif report.drifted:
+            log.warning("drift check failed, going on: %s", report.error)
+        if report.drifted:
             log.warning(
-                "Guacamole drift in %d of %d row resources, refreshed in %.1fs: %s",
+                "drift in %d of %d resources (Guacamole rows, network fence), %s in %.1fs: %s",
                 len(report.drifted),
                 report.checked,
+                "refreshed" if report.refreshed else "NOT refreshed",
                 report.seconds,
                 "; ".join(d.describe() for d in report.drifted[:20])
                 + (" ..." if len(report.drifted) > 20 else ""),
             )
-        else:
+        elif not report.error:
             log.info(
-                "Guacamole drift check: %d row resources match the state (%.1fs)",
+                "drift check: %d resources (Guacamole rows, network fence) match the state (%.1fs)",
                 report.checked,
                 report.seconds,
             )
-        return report
 
-    def _check(self, report: DriftReport, dsn: str | None) -> None:
-        if not dsn:
-            report.error = "no Guacamole database URL in the stack config or the environment"
-            return
-        state = self.runner.export(show_secrets=True)
-        rows = recorded_rows(state.get("deployment"))
-        del state
-        report.checked = len(rows)
+    def _rows(self, report: DriftReport, deployment: Any, dsn: str | None) -> None:
+        rows = recorded_rows(deployment)
         if not rows:
             return
+        if not dsn:
+            raise LookupError("no Guacamole database URL in the stack config or the environment")
         database = Database(dsn)
         try:
-            report.drifted = database.run(lambda cur: find_drift(cur, rows), read_only=True)
+            drifted = database.run(lambda cur: find_drift(cur, rows), read_only=True)
         finally:
             database.close()
-        if report.drifted:
-            error = self.runner.refresh([d.urn for d in report.drifted])
-            report.refreshed = not error
-            report.error = error
+        report.checked += len(rows)
+        report.drifted += drifted
+
+    def _fence(self, report: DriftReport, deployment: Any, _: str | None) -> None:
+        recorded = fence_drift.recorded_objects(deployment)
+        if not recorded:
+            return
+        drifted = self.fence(fence_drift.kubeconfig_of(deployment), recorded)
+        report.checked += len(recorded)
+        report.drifted += drifted

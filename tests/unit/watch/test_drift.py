@@ -85,8 +85,10 @@ def test_every_zero_means_before_each_run() -> None:
     assert runner.exports == [True, True]
 
 
-def test_no_database_is_reported_not_raised() -> None:
-    report = DriftCheck(FakeRunner(dsn=None), environ={}).run()
+def test_no_database_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(dsn=None)
+    monkeypatch.setattr(runner, "export", lambda **_: {"deployment": DEPLOYMENT})
+    report = DriftCheck(runner, environ={}).run()
     assert "no Guacamole database URL" in report.error
 
 

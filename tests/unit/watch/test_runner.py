@@ -108,6 +108,7 @@ def test_drift_is_checked_before_full_runs_only(
     assert "config get" not in (tmp_path / "args.log").read_text()
     runner.up()
     calls = (tmp_path / "args.log").read_text().splitlines()
-    assert "config get awms-browser-workspaces:guacamoleDatabaseUrl" in calls[-2]
+    assert "config get awms-browser-workspaces:guacamoleDatabaseUrl" in calls[-3]
+    assert "stack export" in calls[-2] and "--show-secrets" in calls[-2]
     assert " up " in f" {calls[-1]} "
     assert runner.drift is not None and runner.drift.last_report is not None

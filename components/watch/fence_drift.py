@@ -1,0 +1,202 @@
+"""Find the browsers' network fence changed behind the program's back, without a refresh.
+
+Why: pulumi-kubernetes compares the program's inputs with the state, so a NetworkPolicy deleted
+or widened with ``kubectl``, or a pod template stripped of the label the policy selects (its pods
+then run unfenced), stays in place until someone runs ``pulumi refresh``. This check lists the
+workspaces' NetworkPolicies and Deployments (a few label-selected LISTs, whatever the fleet
+size) and compares them with what the state recorded:
+
+* a NetworkPolicy the state records is gone, or its ``spec`` is not the one recorded (every rule
+  is the program's, so any difference, added or removed, is drift);
+* a Deployment the state records is gone, or its pod template lacks a label the recorded one
+  carries.
+
+Repair: an object that is gone is refreshed out of the state and the ``up`` that follows creates
+it again. One that was changed is first put back as the state records it (:func:`restore`: the
+policy's whole ``spec`` replaced, the template's labels patched, under the program's field
+manager), then refreshed: a refresh alone would not do, since pulumi-kubernetes diffs the
+program's inputs against the recorded inputs, which a refresh leaves alone when a field was
+changed rather than removed. Putting back what the state records, not what the program now
+declares, keeps a legitimate program change for the ``up`` to apply
+(:mod:`components.watch.drift` runs the checks). Pure apart from :func:`read_live` and
+:func:`restore`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from components.guacamole.drift import GONE, Drift
+from components.manifests import FIELD_MANAGER, WORKSPACE_LABEL
+
+POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
+KINDS = {POLICY_TYPE: "networkpolicies", DEPLOYMENT_TYPE: "deployments"}
+PROVIDER_TYPE = "pulumi:providers:kubernetes"
+_PER_SELECTOR = 50
+"""Label values per ``in (...)`` selector, so a request line stays short."""
+_TIMEOUT = (10, 60)
+
+
+@dataclass(frozen=True)
+class RecordedObject:
+    """A fence object as the state's inputs declare it."""
+
+    urn: str
+    kind: str
+    """``networkpolicies`` or ``deployments``."""
+    namespace: str
+    name: str
+    inputs: Mapping[str, Any]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+    @property
+    def workspace_label(self) -> str | None:
+        labels = (self.inputs.get("metadata") or {}).get("labels") or {}
+        value = labels.get(WORKSPACE_LABEL)
+        return value if isinstance(value, str) else None
+
+
+def recorded_objects(deployment: Mapping[str, Any] | None) -> list[RecordedObject]:
+    """Every live NetworkPolicy and Deployment in an exported deployment (pure)."""
+    found: list[RecordedObject] = []
+    for resource in (deployment or {}).get("resources") or []:
+        kind = KINDS.get(str(resource.get("type", "")))
+        if kind is None or resource.get("delete") or not resource.get("id"):
+            continue
+        namespace, _, name = str(resource["id"]).rpartition("/")
+        inputs = resource.get("inputs")
+        if namespace and name and isinstance(inputs, Mapping):
+            found.append(RecordedObject(str(resource["urn"]), kind, namespace, name, inputs))
+    return found
+
+
+def kubeconfig_of(deployment: Mapping[str, Any] | None) -> str | None:
+    """The kubeconfig the stack's kubernetes provider was given, if any: the check must read the
+    cluster the provider writes to."""
+    for resource in (deployment or {}).get("resources") or []:
+        if str(resource.get("type")) == PROVIDER_TYPE and not resource.get("delete"):
+            value = (resource.get("inputs") or {}).get("kubeconfig")
+            if isinstance(value, str) and value:
+                return value
+    return None
+
+
+def compare(recorded: RecordedObject, live: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The drifted fields of one object (pure); empty when it is as recorded."""
+    if live is None:
+        return (GONE,)
+    if recorded.kind == "networkpolicies":
+        return () if live.get("spec") == recorded.inputs.get("spec") else ("spec",)
+    wanted = _template_labels(recorded.inputs)
+    actual = _template_labels(live)
+    missing = sorted(key for key, value in wanted.items() if actual.get(key) != value)
+    return tuple(f"spec.template.metadata.labels[{key}]" for key in missing)
+
+
+def find_fence_drift(
+    recorded: Iterable[RecordedObject], live: Mapping[tuple[str, str, str], Mapping[str, Any]]
+) -> list[Drift]:
+    """Compare every recorded object with the live one under its key (pure)."""
+    found: list[Drift] = []
+    for item in recorded:
+        fields = compare(item, live.get(item.key))
+        if fields:
+            found.append(Drift(item.urn, fields))
+    return found
+
+
+def selectors(recorded: Iterable[RecordedObject]) -> dict[tuple[str, str], list[str]]:
+    """(kind, namespace) -> the label selectors that list the recorded objects: by workspace
+    label where they carry one (so a shard lists only its own), else everything of the kind."""
+    values: dict[tuple[str, str], set[str | None]] = {}
+    for item in recorded:
+        values.setdefault((item.kind, item.namespace), set()).add(item.workspace_label)
+    result: dict[tuple[str, str], list[str]] = {}
+    for where, labels in values.items():
+        if None in labels:
+            result[where] = [""]
+            continue
+        ordered = sorted(v for v in labels if v is not None)
+        result[where] = [
+            f"{WORKSPACE_LABEL} in ({','.join(ordered[i : i + _PER_SELECTOR])})"
+            for i in range(0, len(ordered), _PER_SELECTOR)
+        ]
+    return result
+
+
+def read_live(
+    api: client.ApiClient, recorded: list[RecordedObject]
+) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+    """The live objects the recorded ones could be, keyed like :attr:`RecordedObject.key`."""
+    listers = {
+        "networkpolicies": client.NetworkingV1Api(api).list_namespaced_network_policy,
+        "deployments": client.AppsV1Api(api).list_namespaced_deployment,
+    }
+    live: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for (kind, namespace), chosen in selectors(recorded).items():
+        for selector in chosen:
+            response = listers[kind](
+                namespace,
+                label_selector=selector,
+                _preload_content=False,
+                _request_timeout=_TIMEOUT,
+            )
+            for item in json.loads(response.data).get("items") or []:
+                live[(kind, namespace, str(item["metadata"]["name"]))] = item
+    # One not listed may only have lost its label: look it up before calling it deleted.
+    readers = {
+        "networkpolicies": client.NetworkingV1Api(api).read_namespaced_network_policy,
+        "deployments": client.AppsV1Api(api).read_namespaced_deployment,
+    }
+    for item in recorded:
+        if item.key in live:
+            continue
+        try:
+            response = readers[item.kind](
+                item.name, item.namespace, _preload_content=False, _request_timeout=_TIMEOUT
+            )
+        except ApiException as error:
+            if error.status == 404:
+                continue
+            raise
+        live[item.key] = json.loads(response.data)
+    return live
+
+
+def restore(api: client.ApiClient, item: RecordedObject) -> None:
+    """Put a changed (not deleted) object's fence fields back as the state records them."""
+    if item.kind == "networkpolicies":
+        policies = client.NetworkingV1Api(api)
+        response = policies.read_namespaced_network_policy(
+            item.name, item.namespace, _preload_content=False, _request_timeout=_TIMEOUT
+        )
+        body = json.loads(response.data)  # with its resourceVersion: no concurrent write is lost
+        body["spec"] = item.inputs.get("spec")
+        policies.replace_namespaced_network_policy(
+            item.name, item.namespace, body, field_manager=FIELD_MANAGER, _request_timeout=_TIMEOUT
+        )
+        return
+    labels = dict(_template_labels(item.inputs))
+    client.AppsV1Api(api).patch_namespaced_deployment(
+        item.name,
+        item.namespace,
+        {"spec": {"template": {"metadata": {"labels": labels}}}},
+        field_manager=FIELD_MANAGER,
+        _request_timeout=_TIMEOUT,
+    )
+
+
+def _template_labels(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    template = ((body.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    labels = template.get("labels") or {}
+    return labels if isinstance(labels, Mapping) else {}

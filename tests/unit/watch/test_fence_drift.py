@@ -1,0 +1,181 @@
+"""The network fence compared with the state: what counts as drift, and what is then refreshed."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from components.manifests import WORKSPACE_LABEL
+from components.watch import fence_drift
+from components.watch.drift import DriftCheck
+from components.watch.fence_drift import (
+    DEPLOYMENT_TYPE,
+    POLICY_TYPE,
+    compare,
+    find_fence_drift,
+    kubeconfig_of,
+    recorded_objects,
+    selectors,
+)
+
+SPEC = {
+    "podSelector": {"matchLabels": {WORKSPACE_LABEL: "ws"}},
+    "policyTypes": ["Ingress", "Egress"],
+    "ingress": [{"from": [{"podSelector": {}}], "ports": [{"port": 5900, "protocol": "TCP"}]}],
+    "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}],
+}
+POLICY_INPUTS: dict[str, Any] = {
+    "metadata": {"name": "browsers-ws", "labels": {WORKSPACE_LABEL: "ws"}},
+    "spec": SPEC,
+}
+TEMPLATE_LABELS = {"xlscsde.nhs.uk/deployment-name": "d1", WORKSPACE_LABEL: "ws"}
+DEPLOYMENT_INPUTS: dict[str, Any] = {
+    "metadata": {"name": "d1", "labels": {WORKSPACE_LABEL: "ws"}},
+    "spec": {"template": {"metadata": {"labels": TEMPLATE_LABELS}}},
+}
+STATE: dict[str, Any] = {
+    "resources": [
+        {"urn": "urn:stack", "type": "pulumi:pulumi:Stack"},
+        {"urn": "urn:k8s", "type": "pulumi:providers:kubernetes", "inputs": {"kubeconfig": "/k"}},
+        {"urn": "urn:policy", "type": POLICY_TYPE, "id": "ns/browsers-ws", "inputs": POLICY_INPUTS},
+        {"urn": "urn:d1", "type": DEPLOYMENT_TYPE, "id": "ns/d1", "inputs": DEPLOYMENT_INPUTS},
+        {"urn": "urn:old", "type": POLICY_TYPE, "id": "ns/client-x", "delete": True, "inputs": {}},
+        {"urn": "urn:pending", "type": DEPLOYMENT_TYPE, "inputs": DEPLOYMENT_INPUTS},
+        {"urn": "urn:svc", "type": "kubernetes:core/v1:Service", "id": "ns/s", "inputs": {}},
+    ]
+}
+
+
+def live_objects() -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The cluster as the program left it (with what the API server adds)."""
+    deployment = copy.deepcopy(DEPLOYMENT_INPUTS)
+    deployment["spec"]["replicas"] = 0
+    deployment["metadata"]["uid"] = "u1"
+    return {
+        ("networkpolicies", "ns", "browsers-ws"): {**copy.deepcopy(POLICY_INPUTS), "kind": "x"},
+        ("deployments", "ns", "d1"): deployment,
+    }
+
+
+def test_only_live_fence_objects_are_recorded_with_the_providers_kubeconfig() -> None:
+    recorded = recorded_objects(STATE)
+    assert [(r.urn, r.key) for r in recorded] == [
+        ("urn:policy", ("networkpolicies", "ns", "browsers-ws")),
+        ("urn:d1", ("deployments", "ns", "d1")),
+    ]
+    assert kubeconfig_of(STATE) == "/k"
+    assert kubeconfig_of({"resources": []}) is None
+
+
+def test_the_cluster_as_left_is_no_drift() -> None:
+    assert find_fence_drift(recorded_objects(STATE), live_objects()) == []
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda spec: spec["egress"].append({}),  # everything allowed out
+        lambda spec: spec["ingress"][0]["from"].append({"ipBlock": {"cidr": "0.0.0.0/0"}}),
+        lambda spec: spec["podSelector"]["matchLabels"].update({"extra": "x"}),  # fewer pods
+        lambda spec: spec.update({"policyTypes": ["Ingress"]}),
+        lambda spec: spec.pop("egress"),
+    ],
+)
+def test_any_change_to_a_policy_spec_is_drift(edit: Any) -> None:
+    live = live_objects()
+    edit(live[("networkpolicies", "ns", "browsers-ws")]["spec"])
+    drift = find_fence_drift(recorded_objects(STATE), live)
+    assert [(d.urn, d.fields) for d in drift] == [("urn:policy", ("spec",))]
+
+
+def test_a_template_without_the_workspace_label_or_a_missing_object_is_drift() -> None:
+    live = live_objects()
+    del live[("deployments", "ns", "d1")]["spec"]["template"]["metadata"]["labels"][WORKSPACE_LABEL]
+    del live[("networkpolicies", "ns", "browsers-ws")]
+    drift = find_fence_drift(recorded_objects(STATE), live)
+    assert [(d.urn, d.fields) for d in drift] == [
+        ("urn:policy", ("<deleted>",)),
+        ("urn:d1", (f"spec.template.metadata.labels[{WORKSPACE_LABEL}]",)),
+    ]
+
+
+def test_extra_template_labels_and_server_fields_are_not_drift() -> None:
+    live = live_objects()
+    deployment = live[("deployments", "ns", "d1")]
+    deployment["spec"]["template"]["metadata"]["labels"]["added-by-someone"] = "x"
+    deployment["status"] = {"replicas": 0}
+    recorded = recorded_objects(STATE)[1]
+    assert compare(recorded, deployment) == ()
+    assert compare(recorded, None) == ("<deleted>",)
+
+
+def test_objects_are_listed_by_their_workspace_labels_in_bounded_selectors() -> None:
+    recorded = [
+        fence_drift.RecordedObject(
+            f"urn:{i}",
+            "deployments",
+            "ns",
+            f"d{i}",
+            {"metadata": {"labels": {WORKSPACE_LABEL: f"w{i}"}}},
+        )
+        for i in range(120)
+    ]
+    chosen = selectors(recorded)
+    assert list(chosen) == [("deployments", "ns")]
+    assert len(chosen["deployments", "ns"]) == 3
+    assert all(s.startswith(f"{WORKSPACE_LABEL} in (") for s in chosen["deployments", "ns"])
+    unlabelled = fence_drift.RecordedObject("urn:x", "deployments", "ns", "x", {"metadata": {}})
+    assert selectors([*recorded, unlabelled]) == {("deployments", "ns"): [""]}
+
+
+class Runner:
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.refreshed: list[list[str]] = []
+
+    def export(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        return {"deployment": self.state}
+
+    def database_url(self) -> str | None:
+        return "postgresql://u:hunter2@127.0.0.1:1/x?connect_timeout=1"
+
+    def refresh(self, targets: list[str]) -> str:
+        self.refreshed.append(list(targets))
+        return ""
+
+
+def test_a_drifted_fence_is_refreshed_even_when_the_database_is_down() -> None:
+    state = copy.deepcopy(STATE)
+    state["resources"].append(
+        {
+            "urn": "urn:conn",
+            "type": "pulumi-python:dynamic/guacamole:Connection",
+            "id": "9",
+            "outputs": {},
+        }
+    )
+    live = live_objects()
+    del live[("networkpolicies", "ns", "browsers-ws")]
+    seen: list[str | None] = []
+
+    def fence(kubeconfig: str | None, recorded: list[Any]) -> Any:
+        seen.append(kubeconfig)
+        return find_fence_drift(recorded, live)
+
+    runner = Runner(state)
+    report = DriftCheck(runner, environ={}, fence=fence).run()
+    assert seen == ["/k"]
+    assert runner.refreshed == [["urn:policy"]]
+    assert report.refreshed and "Guacamole" in report.error and "hunter2" not in report.error
+
+
+def test_an_unreachable_cluster_is_reported_not_raised() -> None:
+    def fence(kubeconfig: str | None, recorded: list[Any]) -> Any:
+        raise ConnectionError("API server down")
+
+    runner = Runner(copy.deepcopy(STATE))
+    report = DriftCheck(runner, environ={}, fence=fence).run()
+    assert "fence: ConnectionError: API server down" in report.error
+    assert runner.refreshed == []
