@@ -15,8 +15,6 @@ is then deleted and the current program runs ``up`` on the same stack, as a rele
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from sandbox.environment import BINDINGS_NAMESPACE, Sandbox
 from sandbox.program_copy import ArchiveError, archived_program, copy_program
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack, running_sandbox
+from tests.integration.sampling import Sampler
 from tests.integration.test_lifecycle import apply, binding, query
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -59,31 +58,18 @@ def previous_program(dest: Path) -> Path:
         pytest.fail(str(error), pytrace=False)
 
 
-class AccessWatch:
+class AccessWatch(Sampler):
     """Polls the login query in a thread and keeps every distinct answer it saw."""
 
     def __init__(self, sandbox: Sandbox) -> None:
+        super().__init__(interval=0.02)
         self.sandbox = sandbox
-        self.samples = 0
         self.seen: list[frozenset[tuple[str, int, int]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            answer = frozenset(query(self.sandbox, READABLE))
-            if not self.seen or self.seen[-1] != answer:
-                self.seen.append(answer)
-            self.samples += 1
-            time.sleep(0.02)
-
-    def __enter__(self) -> AccessWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def take(self) -> None:
+        answer = frozenset(query(self.sandbox, READABLE))
+        if not self.seen or self.seen[-1] != answer:
+            self.seen.append(answer)
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,6 @@ every few milliseconds:
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from sandbox.environment import BINDINGS_NAMESPACE, BROWSER_NAMESPACE, Sandbox
 from sandbox.program_copy import ArchiveError, archived_program, copy_program
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack, running_sandbox
+from tests.integration.sampling import Sampler
 from tests.integration.test_lifecycle import apply, binding
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -46,17 +45,15 @@ GONE = ("fence-cid", "fence-other", "cid@x.org")
 """The only binding of its workspace: deleted before the upgrade run."""
 
 
-class FenceWatch:
+class FenceWatch(Sampler):
     """Samples, in a thread, which Deployments' pod templates no NetworkPolicy selects."""
 
     def __init__(self, kubeconfig: Path) -> None:
+        super().__init__(interval=0.01)
         api = config.new_client_from_config(str(kubeconfig))
         self.apps = client.AppsV1Api(api)
         self.networking = client.NetworkingV1Api(api)
-        self.samples = 0
         self.unfenced: list[tuple[int, list[str]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def sample(self) -> list[str]:
         """Deployments whose template labels match no policy's ``matchLabels``."""
@@ -72,21 +69,10 @@ class FenceWatch:
             )
         )
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            unfenced = self.sample()
-            if unfenced:
-                self.unfenced.append((self.samples, unfenced))
-            self.samples += 1
-            time.sleep(0.01)
-
-    def __enter__(self) -> FenceWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def take(self) -> None:
+        unfenced = self.sample()
+        if unfenced:
+            self.unfenced.append((self.samples, unfenced))
 
 
 @pytest.fixture(scope="module")
