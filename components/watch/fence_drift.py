@@ -41,7 +41,9 @@ KINDS = {POLICY_TYPE: "networkpolicies", DEPLOYMENT_TYPE: "deployments"}
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 _PER_SELECTOR = 50
 """Label values per ``in (...)`` selector, so a request line stays short."""
-_TIMEOUT = (10, 60)
+_TIMEOUT = (5, 20)
+"""Connect and read timeouts, short: the ``up`` this check precedes may carry revocations, and
+an API server that hangs must not hold them back for long (a failed check is only logged)."""
 
 
 @dataclass(frozen=True)
