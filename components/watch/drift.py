@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from components.guacamole.database import Database
-from components.guacamole.drift import GONE, Drift, RecordedRow, find_drift, row_kind
+from components.guacamole.drift import Drift, RecordedRow, find_drift, row_kind
 from components.guacamole.settings import redact, resolve_dsn
-from components.kube_client import new_api_client
 from components.watch import fence_drift
 
 log = logging.getLogger(__name__)
@@ -88,21 +87,7 @@ def recorded_rows(deployment: Mapping[str, Any] | None) -> list[RecordedRow]:
 
 FenceRepair = Callable[[str | None, list[fence_drift.RecordedObject]], list[Drift]]
 """(the provider's kubeconfig, the recorded objects) -> the drift found; changed objects are
-put back as recorded on the way (deleted ones are left to the refresh and the ``up``)."""
-
-
-def repair_fence(kubeconfig: str | None, recorded: list[fence_drift.RecordedObject]) -> list[Drift]:
-    """Find the fence's drift in the provider's cluster and put changed objects back."""
-    api = new_api_client(kubeconfig)
-    try:
-        drifted = fence_drift.find_fence_drift(recorded, fence_drift.read_live(api, recorded))
-        by_urn = {item.urn: item for item in recorded}
-        for drift in drifted:
-            if drift.fields != (GONE,):
-                fence_drift.restore(api, by_urn[drift.urn])
-        return drifted
-    finally:
-        api.close()
+put back as recorded on the way (:func:`components.watch.fence_drift.repair`)."""
 
 
 class DriftCheck:
@@ -118,7 +103,7 @@ class DriftCheck:
         fence: FenceRepair | None = None,
     ) -> None:
         self.runner = runner
-        self.fence = fence or repair_fence
+        self.fence = fence or fence_drift.repair
         self.every = every
         self.clock = clock
         self.environ = os.environ if environ is None else environ

@@ -33,6 +33,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from components.guacamole.drift import GONE, Drift
+from components.kube_client import new_api_client
 from components.manifests import FIELD_MANAGER, WORKSPACE_LABEL
 
 POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -175,16 +176,16 @@ def read_live(
     return live
 
 
-def restore(api: client.ApiClient, item: RecordedObject) -> None:
-    """Put a changed (not deleted) object's fence fields back as the state records them."""
+def restore(api: client.ApiClient, item: RecordedObject, live: Mapping[str, Any]) -> None:
+    """Put a changed (not deleted) object's fence fields back as the state records them.
+
+    ``live`` is the object as :func:`read_live` read it; a policy is replaced with its
+    ``resourceVersion``, so a write made since is refused (409), not overwritten, and the next
+    check looks again.
+    """
     if item.kind == "networkpolicies":
-        policies = client.NetworkingV1Api(api)
-        response = policies.read_namespaced_network_policy(
-            item.name, item.namespace, _preload_content=False, _request_timeout=_TIMEOUT
-        )
-        body = json.loads(response.data)  # with its resourceVersion: no concurrent write is lost
-        body["spec"] = item.inputs.get("spec")
-        policies.replace_namespaced_network_policy(
+        body = {**live, "spec": item.inputs.get("spec")}
+        client.NetworkingV1Api(api).replace_namespaced_network_policy(
             item.name, item.namespace, body, field_manager=FIELD_MANAGER, _request_timeout=_TIMEOUT
         )
         return
@@ -196,6 +197,23 @@ def restore(api: client.ApiClient, item: RecordedObject) -> None:
         field_manager=FIELD_MANAGER,
         _request_timeout=_TIMEOUT,
     )
+
+
+def repair(kubeconfig: str | None, recorded: list[RecordedObject]) -> list[Drift]:
+    """Find the fence's drift in the provider's cluster and put changed objects back (deleted
+    ones are left to the refresh and the ``up``)."""
+    api = new_api_client(kubeconfig)
+    try:
+        live = read_live(api, recorded)
+        drifted = find_fence_drift(recorded, live)
+        by_urn = {item.urn: item for item in recorded}
+        for drift in drifted:
+            if drift.fields != (GONE,):
+                item = by_urn[drift.urn]
+                restore(api, item, live[item.key])
+        return drifted
+    finally:
+        api.close()
 
 
 def _template_labels(body: Mapping[str, Any]) -> Mapping[str, Any]:
