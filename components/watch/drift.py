@@ -7,8 +7,8 @@ the pipeline ``up`` with ``--repair-drift`` before its run. Steps, each logged:
    fields compared; it stays in this process's memory and is never logged);
 2. observe every Guacamole row resource the state records in one read-only transaction and
    compare (``components.guacamole.drift``);
-3. list the workspaces' NetworkPolicies and Deployments and compare them with the recorded ones
-   (``components.watch.fence_drift``): the network fence around the browsers;
+3. list the workspaces' NetworkPolicies, Deployments and Services and compare them with the
+   recorded ones (``components.watch.fence_drift``): the fence around the browsers;
 4. ``pulumi refresh --target`` the drifted resources only, so their outputs say what the database
    or the cluster holds; the ``up`` that follows then repairs them with the program's current
    inputs.
@@ -155,7 +155,7 @@ class DriftCheck:
             log.warning("drift check failed, going on: %s", report.error)
         if report.drifted:
             log.warning(
-                "drift in %d of %d resources (Guacamole rows, network fence), %s in %.1fs: %s",
+                "drift in %d of %d resources (Guacamole rows, browser fence), %s in %.1fs: %s",
                 len(report.drifted),
                 report.checked,
                 "refreshed" if report.refreshed else "NOT refreshed",
@@ -165,7 +165,7 @@ class DriftCheck:
             )
         elif not report.error:
             log.info(
-                "drift check: %d resources (Guacamole rows, network fence) match the state (%.1fs)",
+                "drift check: %d resources (Guacamole rows, browser fence) match the state (%.1fs)",
                 report.checked,
                 report.seconds,
             )

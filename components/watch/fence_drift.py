@@ -1,25 +1,25 @@
-"""Find the browsers' network fence changed behind the program's back, without a refresh.
+"""Find the browsers' fence changed behind the program's back, without a refresh.
 
 Why: pulumi-kubernetes compares the program's inputs with the state, so a NetworkPolicy deleted
-or widened with ``kubectl``, or a pod template stripped of the label the policy selects (its pods
-then run unfenced), stays in place until someone runs ``pulumi refresh``. This check lists the
-workspaces' NetworkPolicies and Deployments (a few label-selected LISTs, whatever the fleet
-size) and compares them with what the state recorded:
+or widened with ``kubectl``, a pod template edited by hand (stripped of the label the policy
+selects, so its pods run unfenced; ``privileged: true``; another image) or a Service opened up
+(``NodePort``, an external IP) stays in place: ``up`` does not see it and a refresh repairs only
+fields that were removed. This check lists the workspaces' NetworkPolicies, Deployments and
+Services (a few label-selected LISTs, whatever the fleet size) and compares them with what the
+state recorded:
 
 * a NetworkPolicy the state records is gone, or its ``spec`` is not the one recorded (every rule
   is the program's, so any difference, added or removed, is drift);
-* a Deployment the state records is gone, or its pod template lacks a label the recorded one
-  carries.
+* a Deployment or Service the state records is gone, or its pod template or its ``spec``
+  differs from the recorded one (:mod:`components.watch.spec_drift`: a recorded field changed
+  or missing, or a field added by another field manager).
 
 Repair: an object that is gone is refreshed out of the state and the ``up`` that follows creates
-it again. One that was changed is first put back as the state records it (:func:`restore`: the
-policy's whole ``spec`` replaced, the template's labels patched, under the program's field
-manager), then refreshed: a refresh alone would not do, since pulumi-kubernetes diffs the
-program's inputs against the recorded inputs, which a refresh leaves alone when a field was
-changed rather than removed. Putting back what the state records, not what the program now
-declares, keeps a legitimate program change for the ``up`` to apply
-(:mod:`components.watch.drift` runs the checks). Pure apart from :func:`read_live` and
-:func:`restore`.
+it again. One that was changed is first put back as the state records it (:func:`restore`,
+under the program's field manager, guarded by the ``resourceVersion`` read), then refreshed.
+Putting back what the state records, not what the program now declares, keeps a legitimate
+program change for the ``up`` to apply (:mod:`components.watch.drift` runs the checks). Pure
+apart from :func:`read_live` and :func:`restore`.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ from kubernetes.client.exceptions import ApiException
 from components.guacamole.drift import GONE, Drift
 from components.kube_client import new_api_client
 from components.manifests import FIELD_MANAGER, WORKSPACE_LABEL
+from components.watch.spec_drift import POD_TEMPLATE, SERVICE_SPEC, Scope, restored, spec_drift
 
 POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
-KINDS = {POLICY_TYPE: "networkpolicies", DEPLOYMENT_TYPE: "deployments"}
+SERVICE_TYPE = "kubernetes:core/v1:Service"
+KINDS = {POLICY_TYPE: "networkpolicies", DEPLOYMENT_TYPE: "deployments", SERVICE_TYPE: "services"}
+SCOPES: dict[str, Scope] = {"deployments": POD_TEMPLATE, "services": SERVICE_SPEC}
+"""Where a Deployment's and a Service's compared fields live (a policy's whole ``spec``)."""
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 _PER_SELECTOR = 50
 """Label values per ``in (...)`` selector, so a request line stays short."""
@@ -53,7 +57,7 @@ class RecordedObject:
 
     urn: str
     kind: str
-    """``networkpolicies`` or ``deployments``."""
+    """``networkpolicies``, ``deployments`` or ``services``."""
     namespace: str
     name: str
     inputs: Mapping[str, Any]
@@ -70,7 +74,7 @@ class RecordedObject:
 
 
 def recorded_objects(deployment: Mapping[str, Any] | None) -> list[RecordedObject]:
-    """Every live NetworkPolicy and Deployment in an exported deployment (pure)."""
+    """Every live NetworkPolicy, Deployment and Service in an exported deployment (pure)."""
     found: list[RecordedObject] = []
     for resource in (deployment or {}).get("resources") or []:
         kind = KINDS.get(str(resource.get("type", "")))
@@ -100,10 +104,7 @@ def compare(recorded: RecordedObject, live: Mapping[str, Any] | None) -> tuple[s
         return (GONE,)
     if recorded.kind == "networkpolicies":
         return () if live.get("spec") == recorded.inputs.get("spec") else ("spec",)
-    wanted = _template_labels(recorded.inputs)
-    actual = _template_labels(live)
-    missing = sorted(key for key, value in wanted.items() if actual.get(key) != value)
-    return tuple(f"spec.template.metadata.labels[{key}]" for key in missing)
+    return spec_drift(SCOPES[recorded.kind], recorded.inputs, live)
 
 
 def find_fence_drift(
@@ -144,6 +145,7 @@ def read_live(
     listers = {
         "networkpolicies": client.NetworkingV1Api(api).list_namespaced_network_policy,
         "deployments": client.AppsV1Api(api).list_namespaced_deployment,
+        "services": client.CoreV1Api(api).list_namespaced_service,
     }
     live: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for (kind, namespace), chosen in selectors(recorded).items():
@@ -160,6 +162,7 @@ def read_live(
     readers = {
         "networkpolicies": client.NetworkingV1Api(api).read_namespaced_network_policy,
         "deployments": client.AppsV1Api(api).read_namespaced_deployment,
+        "services": client.CoreV1Api(api).read_namespaced_service,
     }
     for item in recorded:
         if item.key in live:
@@ -179,21 +182,28 @@ def read_live(
 def restore(api: client.ApiClient, item: RecordedObject, live: Mapping[str, Any]) -> None:
     """Put a changed (not deleted) object's fence fields back as the state records them.
 
-    ``live`` is the object as :func:`read_live` read it; a policy is replaced with its
-    ``resourceVersion``, so a write made since is refused (409), not overwritten, and the next
-    check looks again.
+    ``live`` is the object as :func:`read_live` read it, replaced with its ``resourceVersion``,
+    so a write made since is refused (409), not overwritten, and the next check looks again.
+    A replace, not an apply: only it removes the fields another manager added. A Deployment
+    keeps its live ``replicas`` (the login path's) and everything outside the template, a
+    Service the addresses the server allocated.
     """
+    spec: Any
     if item.kind == "networkpolicies":
-        body = {**live, "spec": item.inputs.get("spec")}
-        client.NetworkingV1Api(api).replace_namespaced_network_policy(
-            item.name, item.namespace, body, field_manager=FIELD_MANAGER, _request_timeout=_TIMEOUT
-        )
-        return
-    labels = dict(_template_labels(item.inputs))
-    client.AppsV1Api(api).patch_namespaced_deployment(
+        spec = item.inputs.get("spec")
+    elif item.kind == "deployments":
+        spec = {**live["spec"], "template": restored(POD_TEMPLATE, item.inputs, live)}
+    else:
+        spec = restored(SERVICE_SPEC, item.inputs, live)
+    replace = {
+        "networkpolicies": client.NetworkingV1Api(api).replace_namespaced_network_policy,
+        "deployments": client.AppsV1Api(api).replace_namespaced_deployment,
+        "services": client.CoreV1Api(api).replace_namespaced_service,
+    }[item.kind]
+    replace(
         item.name,
         item.namespace,
-        {"spec": {"template": {"metadata": {"labels": labels}}}},
+        {**live, "spec": spec},
         field_manager=FIELD_MANAGER,
         _request_timeout=_TIMEOUT,
     )
@@ -214,9 +224,3 @@ def repair(kubeconfig: str | None, recorded: list[RecordedObject]) -> list[Drift
         return drifted
     finally:
         api.close()
-
-
-def _template_labels(body: Mapping[str, Any]) -> Mapping[str, Any]:
-    template = ((body.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    labels = template.get("labels") or {}
-    return labels if isinstance(labels, Mapping) else {}

@@ -1,11 +1,13 @@
-"""The browsers' network fence, changed behind the program's back, is found and repaired.
+"""The browsers' fence, changed behind the program's back, is found and repaired.
 
 The edits are what ``kubectl`` does in a hurry: a workspace's NetworkPolicy deleted, another's
 egress opened to everything, one Deployment's pod template stripped of the label its workspace's
 policy selects and another's relabelled to a workspace without a policy (their pods would run
-unfenced). A plain ``up`` does not notice (pulumi-kubernetes
-compares with the state); ``scripts/watch up --repair-drift`` puts every one back, and the next
-preview and check find nothing.
+unfenced), a third made privileged with the host's root mounted and another image, a fourth
+given the node's network (and restarted with ``kubectl rollout restart``, which is allowed), and
+one Service re-pointed at another user's browser and port 22. A plain ``up`` does not notice
+(pulumi-kubernetes compares with the state); ``scripts/watch up --repair-drift`` puts every one
+back, keeps the restart, and the next preview and check find nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 
 from components import naming
-from components.manifests import WORKSPACE_LABEL
+from components.manifests import DEPLOYMENT_LABEL, WORKSPACE_LABEL
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
 from tests.integration.conftest import new_stack
@@ -32,6 +34,15 @@ STRIPPED = naming.deployment_name(WIDENED, USERS[0])
 """The Deployment whose pod template loses the workspace label."""
 RELABELLED = naming.deployment_name(WIDENED, USERS[1])
 """The Deployment whose pod template's workspace label names no policy's workspace."""
+PRIVILEGED = naming.deployment_name(DELETED, USERS[0])
+"""The Deployment made privileged, with a hostPath volume of ``/`` mounted and another image."""
+HOST_NETWORK = naming.deployment_name(DELETED, USERS[1])
+"""The Deployment given the node's network (a field the program never sets, so only its field
+manager tells it from a default), then restarted."""
+ROGUE_IMAGE = "registry.invalid/rogue:latest"
+REPOINTED = naming.service_name(STRIPPED)
+"""The Service re-pointed at another user's browser (:data:`RELABELLED`'s) and its port 22."""
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 def get(sandbox: Sandbox, kind: str, name: str) -> dict[str, Any] | None:
@@ -51,12 +62,35 @@ def fence(sandbox: Sandbox) -> dict[str, Any]:
         )
         for ws in (DELETED, WIDENED)
     }
-    labels = {}
-    for name in (STRIPPED, RELABELLED):
-        deployment = get(sandbox, "deployment", name) or {}
-        template = deployment.get("spec", {}).get("template", {}).get("metadata", {})
-        labels[name] = template.get("labels", {}).get(WORKSPACE_LABEL)
-    return {"policies": policies, "labels": labels}
+    labels, pods = {}, {}
+    for name in (STRIPPED, RELABELLED, PRIVILEGED, HOST_NETWORK):
+        template = (get(sandbox, "deployment", name) or {}).get("spec", {}).get("template", {})
+        labels[name] = template.get("metadata", {}).get("labels", {}).get(WORKSPACE_LABEL)
+        (container,) = template["spec"]["containers"]
+        pods[name] = {
+            "image": container["image"],
+            "privileged": container.get("securityContext", {}).get("privileged"),
+            "host_network": template["spec"].get("hostNetwork"),
+            "volumes": sorted(v["name"] for v in template["spec"].get("volumes", [])),
+        }
+    service = (get(sandbox, "service", REPOINTED) or {}).get("spec", {})
+    routes = {
+        "selector": service.get("selector"),
+        "targets": [port.get("targetPort") for port in service.get("ports", [])],
+    }
+    return {"policies": policies, "labels": labels, "pods": pods, "service": routes}
+
+
+def restarted_at(sandbox: Sandbox) -> str | None:
+    deployment = get(sandbox, "deployment", HOST_NETWORK) or {}
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    value = annotations.get(RESTARTED_AT)
+    return str(value) if value is not None else None
+
+
+def escape(key: str) -> str:
+    """``key`` as one JSON-pointer step."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def tamper(sandbox: Sandbox) -> None:
@@ -69,7 +103,7 @@ def tamper(sandbox: Sandbox) -> None:
         "-n", BROWSER_NAMESPACE, "--type=json",
         "-p", json.dumps([{"op": "add", "path": "/spec/egress/-", "value": {}}]),
     )  # fmt: skip
-    escaped = WORKSPACE_LABEL.replace("~", "~0").replace("/", "~1")
+    escaped = escape(WORKSPACE_LABEL)
     sandbox.kubectl(
         "patch", "deployment", STRIPPED, "-n", BROWSER_NAMESPACE, "--type=json",
         "-p", json.dumps(
@@ -82,6 +116,37 @@ def tamper(sandbox: Sandbox) -> None:
             [{"op": "replace", "path": f"/spec/template/metadata/labels/{escaped}",
               "value": "nowhere"}]
         ),
+    )  # fmt: skip
+    sandbox.kubectl(
+        "patch", "deployment", PRIVILEGED, "-n", BROWSER_NAMESPACE, "--type=json",
+        "-p", json.dumps([
+            {"op": "replace",
+             "path": "/spec/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
+             "value": True},
+            {"op": "add", "path": "/spec/template/spec/containers/0/securityContext/privileged",
+             "value": True},
+            {"op": "add", "path": "/spec/template/spec/volumes/-",
+             "value": {"name": "host", "hostPath": {"path": "/"}}},
+            {"op": "add", "path": "/spec/template/spec/containers/0/volumeMounts/-",
+             "value": {"name": "host", "mountPath": "/host"}},
+        ]),
+    )  # fmt: skip
+    sandbox.kubectl(
+        "set", "image", f"deployment/{PRIVILEGED}", f"{PRIVILEGED}={ROGUE_IMAGE}",
+        "-n", BROWSER_NAMESPACE,
+    )  # fmt: skip
+    sandbox.kubectl(
+        "patch", "deployment", HOST_NETWORK, "-n", BROWSER_NAMESPACE, "--type=json",
+        "-p", json.dumps([{"op": "add", "path": "/spec/template/spec/hostNetwork", "value": True}]),
+    )  # fmt: skip
+    sandbox.kubectl("rollout", "restart", f"deployment/{HOST_NETWORK}", "-n", BROWSER_NAMESPACE)
+    sandbox.kubectl(
+        "patch", "service", REPOINTED, "-n", BROWSER_NAMESPACE, "--type=json",
+        "-p", json.dumps([
+            {"op": "replace", "path": f"/spec/selector/{escape(DEPLOYMENT_LABEL)}",
+             "value": RELABELLED},
+            {"op": "replace", "path": "/spec/ports/0/targetPort", "value": 22},
+        ]),
     )  # fmt: skip
 
 
@@ -105,13 +170,29 @@ def stack(program_dir: Path, sandbox: Sandbox) -> PulumiCli:
 
 def test_up_with_repair_drift_restores_the_fence(stack: PulumiCli, sandbox: Sandbox) -> None:
     intact = fence(sandbox)
-    assert intact["labels"] == {STRIPPED: WIDENED, RELABELLED: WIDENED}
+    assert intact["labels"] == {
+        STRIPPED: WIDENED,
+        RELABELLED: WIDENED,
+        PRIVILEGED: DELETED,
+        HOST_NETWORK: DELETED,
+    }
+    assert intact["service"] == {
+        "selector": {DEPLOYMENT_LABEL: STRIPPED},
+        "targets": [naming.VNC_PORT],
+    }
     assert all(intact["policies"].values())
     tamper(sandbox)
     broken = fence(sandbox)
     assert broken["policies"][DELETED] is None
-    assert broken["labels"] == {STRIPPED: None, RELABELLED: "nowhere"}
+    assert broken["labels"] == {**intact["labels"], STRIPPED: None, RELABELLED: "nowhere"}
     assert {} in broken["policies"][WIDENED]["egress"]
+    assert broken["pods"][PRIVILEGED]["privileged"] is True
+    assert "host" in broken["pods"][PRIVILEGED]["volumes"]
+    assert broken["pods"][PRIVILEGED]["image"] == ROGUE_IMAGE
+    assert broken["pods"][HOST_NETWORK]["host_network"] is True
+    restart = restarted_at(sandbox)
+    assert restart is not None
+    assert broken["service"] == {"selector": {DEPLOYMENT_LABEL: RELABELLED}, "targets": [22]}
 
     # Without the option nothing notices: the state still records the fence as it was.
     plain = run_watch(stack, "up")
@@ -121,8 +202,11 @@ def test_up_with_repair_drift_restores_the_fence(stack: PulumiCli, sandbox: Sand
     repaired = run_watch(stack, "up", "--repair-drift")
     output = repaired.stdout + repaired.stderr
     assert repaired.returncode == 0, output
-    assert "drift in 4 of" in output, output[-3000:]
+    assert "drift in 7 of" in output, output[-3000:]
+    assert "securityContext.privileged (set by kubectl-patch)" in output, output[-3000:]
+    assert "spec.template.spec.hostNetwork (set by kubectl-patch)" in output, output[-3000:]
     assert fence(sandbox) == intact
+    assert restarted_at(sandbox) == restart
 
     assert change_summary(stack.preview_json()) == {}
     clean = run_watch(stack, "up", "--repair-drift")

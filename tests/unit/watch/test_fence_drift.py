@@ -1,4 +1,4 @@
-"""The network fence compared with the state: what counts as drift, and what is then refreshed."""
+"""The browsers' fence compared with the state: what counts as drift, and what is then refreshed."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from components.watch.drift import DriftCheck
 from components.watch.fence_drift import (
     DEPLOYMENT_TYPE,
     POLICY_TYPE,
+    SERVICE_TYPE,
     compare,
     find_fence_drift,
     kubeconfig_of,
@@ -35,6 +36,10 @@ DEPLOYMENT_INPUTS: dict[str, Any] = {
     "metadata": {"name": "d1", "labels": {WORKSPACE_LABEL: "ws"}},
     "spec": {"template": {"metadata": {"labels": TEMPLATE_LABELS}}},
 }
+SERVICE_INPUTS: dict[str, Any] = {
+    "metadata": {"name": "s", "labels": {WORKSPACE_LABEL: "ws"}},
+    "spec": {"clusterIP": "None", "selector": {"xlscsde.nhs.uk/deployment-name": "d1"}},
+}
 STATE: dict[str, Any] = {
     "resources": [
         {"urn": "urn:stack", "type": "pulumi:pulumi:Stack"},
@@ -43,7 +48,8 @@ STATE: dict[str, Any] = {
         {"urn": "urn:d1", "type": DEPLOYMENT_TYPE, "id": "ns/d1", "inputs": DEPLOYMENT_INPUTS},
         {"urn": "urn:old", "type": POLICY_TYPE, "id": "ns/client-x", "delete": True, "inputs": {}},
         {"urn": "urn:pending", "type": DEPLOYMENT_TYPE, "inputs": DEPLOYMENT_INPUTS},
-        {"urn": "urn:svc", "type": "kubernetes:core/v1:Service", "id": "ns/s", "inputs": {}},
+        {"urn": "urn:svc", "type": SERVICE_TYPE, "id": "ns/s", "inputs": SERVICE_INPUTS},
+        {"urn": "urn:secret", "type": "kubernetes:core/v1:Secret", "id": "ns/x", "inputs": {}},
     ]
 }
 
@@ -56,6 +62,7 @@ def live_objects() -> dict[tuple[str, str, str], dict[str, Any]]:
     return {
         ("networkpolicies", "ns", "browsers-ws"): {**copy.deepcopy(POLICY_INPUTS), "kind": "x"},
         ("deployments", "ns", "d1"): deployment,
+        ("services", "ns", "s"): {**copy.deepcopy(SERVICE_INPUTS), "status": {}},
     }
 
 
@@ -64,6 +71,7 @@ def test_only_live_fence_objects_are_recorded_with_the_providers_kubeconfig() ->
     assert [(r.urn, r.key) for r in recorded] == [
         ("urn:policy", ("networkpolicies", "ns", "browsers-ws")),
         ("urn:d1", ("deployments", "ns", "d1")),
+        ("urn:svc", ("services", "ns", "s")),
     ]
     assert kubeconfig_of(STATE) == "/k"
     assert kubeconfig_of({"resources": []}) is None
@@ -101,7 +109,7 @@ def test_a_template_without_the_workspace_label_or_a_missing_object_is_drift() -
     ]
 
 
-def test_extra_template_labels_and_server_fields_are_not_drift() -> None:
+def test_server_fields_and_labels_no_manager_owns_are_not_drift() -> None:
     live = live_objects()
     deployment = live[("deployments", "ns", "d1")]
     deployment["spec"]["template"]["metadata"]["labels"]["added-by-someone"] = "x"
