@@ -1,4 +1,4 @@
-"""Cost of the Guacamole drift check (``--repair-drift``, the watcher's start-up and resync).
+"""Cost of the drift check (``--repair-drift``, the watcher's start-up and resync).
 
     .venv/bin/python -m bench.drift --quick               # N = 10, 100
     .venv/bin/python -m bench.drift --sizes 1000           # the 1,000-binding point
@@ -7,7 +7,8 @@ For each N a stack is brought up (without checkpoints, set-up only), then, each 
 
 * ``no-op up``: what a resync costs anyway (the reference);
 * ``check (clean)``: the drift check when nothing drifted, split into the state export with
-  secrets and the one read-only transaction that observes every row;
+  secrets, the one read-only transaction that observes every row and the fence half (the
+  label-selected LISTs of the NetworkPolicies, Deployments and Services, compared);
 * ``refresh all rows``: the alternative design, ``pulumi refresh --target`` of every Guacamole
   row resource (the baseline the check is compared with);
 * ``check (all drifted)``: after the legacy operator's reset of every VNC password to ``1234``,
@@ -35,6 +36,7 @@ from bench.workload import BindingWriter, Workload
 from components.guacamole.database import Database
 from components.guacamole.drift import find_drift
 from components.kube_client import new_api_client
+from components.watch import fence_drift
 from components.watch.drift import DriftCheck, recorded_rows
 from components.watch.overrides import Project
 from components.watch.runner import StackRunner
@@ -46,6 +48,7 @@ COLUMNS = (
     ("no-op up", "noop_up"),
     ("export", "export"),
     ("observe", "observe"),
+    ("fence", "fence"),
     ("check clean", "check_clean"),
     ("refresh all rows", "refresh_all"),
     ("check all drifted", "check_drifted"),
@@ -95,6 +98,13 @@ def measure(box: Sandbox, program_dir: Path, size: int, log: Any) -> dict[str, A
         finally:
             database.close()
         assert drift == [], drift
+        deployment = state.get("deployment")
+        objects = fence_drift.recorded_objects(deployment)
+        figures["fence_objects"] = len(objects)
+        figures["fence"], fenced = _timed(
+            lambda: fence_drift.repair(fence_drift.kubeconfig_of(deployment), objects)
+        )
+        assert fenced == [], fenced
         check = DriftCheck(runner, environ={})
         figures["check_clean"], report = _timed(check.run)
         assert not report.error and not report.drifted, report.error
@@ -134,7 +144,7 @@ def table(results: list[dict[str, Any]]) -> str:
     )
     lines = [head, "|" + " ---: |" * (len(COLUMNS) + 3)]
     for item in results:
-        cells = [f"{item[key]:.1f} s" for _, key in COLUMNS]
+        cells = [f"{item[key]:.1f} s" if key in item else "-" for _, key in COLUMNS]
         ratio = item["refresh_all"] / item["check_clean"] if item["check_clean"] else 0.0
         lines.append(
             f"| {item['size']:,} | {item['rows']:,} | " + " | ".join(cells) + f" | {ratio:.1f} |"

@@ -18,13 +18,17 @@ Repair: an object that is gone is refreshed out of the state and the ``up`` that
 it again. One that was changed is first put back as the state records it (:func:`restore`,
 under the program's field manager, guarded by the ``resourceVersion`` read), then refreshed.
 Putting back what the state records, not what the program now declares, keeps a legitimate
-program change for the ``up`` to apply (:mod:`components.watch.drift` runs the checks). Pure
-apart from :func:`read_live` and :func:`restore`.
+program change for the ``up`` to apply (:mod:`components.watch.drift` runs the checks). One more
+LIST per namespace finds the NetworkPolicies that are not the program's; one that selects a
+browser and allows it traffic is named in a warning (:mod:`components.watch.foreign_policies`).
+Pure apart from :func:`read_live`, :func:`read_foreign_policies`, :func:`restore` and
+:func:`repair`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +38,11 @@ from kubernetes.client.exceptions import ApiException
 
 from components.guacamole.drift import GONE, Drift
 from components.kube_client import new_api_client
-from components.manifests import FIELD_MANAGER, WORKSPACE_LABEL
+from components.manifests import FIELD_MANAGER, MANAGED_BY_LABEL, WORKSPACE_LABEL
+from components.watch.foreign_policies import widening_policies
 from components.watch.spec_drift import POD_TEMPLATE, SERVICE_SPEC, Scope, restored, spec_drift
+
+log = logging.getLogger(__name__)
 
 POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
@@ -209,9 +216,41 @@ def restore(api: client.ApiClient, item: RecordedObject, live: Mapping[str, Any]
     )
 
 
+def read_foreign_policies(
+    api: client.ApiClient, recorded: list[RecordedObject]
+) -> list[Mapping[str, Any]]:
+    """The NetworkPolicies not labelled as this program's in the browsers' namespaces (one
+    LIST per namespace; the program's own are compared with the state instead)."""
+    found: list[Mapping[str, Any]] = []
+    for namespace in sorted({item.namespace for item in recorded if item.kind == "deployments"}):
+        response = client.NetworkingV1Api(api).list_namespaced_network_policy(
+            namespace,
+            label_selector=f"{MANAGED_BY_LABEL}!={FIELD_MANAGER}",
+            _preload_content=False,
+            _request_timeout=_TIMEOUT,
+        )
+        found += json.loads(response.data).get("items") or []
+    return found
+
+
+def live_template_labels(
+    recorded: list[RecordedObject], live: Mapping[tuple[str, str, str], Mapping[str, Any]]
+) -> dict[str, Mapping[str, str]]:
+    """``namespace/name`` -> the labels the recorded Deployment's pods carry now (pure)."""
+    labels: dict[str, Mapping[str, str]] = {}
+    for item in recorded:
+        if item.kind == "deployments" and item.key in live:
+            template = POD_TEMPLATE.part(live[item.key])
+            labels[f"{item.namespace}/{item.name}"] = (template.get("metadata") or {}).get(
+                "labels"
+            ) or {}
+    return labels
+
+
 def repair(kubeconfig: str | None, recorded: list[RecordedObject]) -> list[Drift]:
     """Find the fence's drift in the provider's cluster and put changed objects back (deleted
-    ones are left to the refresh and the ``up``)."""
+    ones are left to the refresh and the ``up``); warn of policies that are not the program's
+    and widen it (:mod:`components.watch.foreign_policies`)."""
     api = new_api_client(kubeconfig)
     try:
         live = read_live(api, recorded)
@@ -221,6 +260,9 @@ def repair(kubeconfig: str | None, recorded: list[RecordedObject]) -> list[Drift
             if drift.fields != (GONE,):
                 item = by_urn[drift.urn]
                 restore(api, item, live[item.key])
+        foreign = read_foreign_policies(api, recorded)
+        for warning in widening_policies(foreign, live_template_labels(recorded, live)):
+            log.warning("%s", warning)
         return drifted
     finally:
         api.close()

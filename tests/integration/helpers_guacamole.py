@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from components.manifests import PASSWORD_DIGEST_ANNOTATION, password_digest
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli
 from tests.factories import manifest
+from tests.integration.conftest import new_stack
 
 DEADLINE = 900.0
 
@@ -37,6 +39,18 @@ def run_watch(cli: PulumiCli, *args: str) -> subprocess.CompletedProcess[str]:
         cwd=cli.project_dir, env=dict(cli.env), capture_output=True, text=True,
         timeout=DEADLINE, check=False,
     )  # fmt: skip
+
+
+def stack_with_bindings(
+    program_dir: Path, sandbox: Sandbox, name: str, namespace: str, manifests: list[dict[str, Any]]
+) -> PulumiCli:
+    """A new stack reading ``namespace``'s bindings, brought up with ``manifests`` applied."""
+    cli = new_stack(program_dir, sandbox, name)
+    cli.config_set("bindingsNamespace", namespace)
+    apply_bindings(sandbox, namespace, manifests)
+    up = run_watch(cli, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    return cli
 
 
 def query(sandbox: Sandbox, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -17,14 +17,13 @@ import pytest
 from components import naming
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
-from tests.integration.conftest import new_stack
 from tests.integration.helpers_guacamole import (
-    apply_bindings,
     assert_passwords_agree,
     binding,
     connection_parameters,
     query,
     run_watch,
+    stack_with_bindings,
 )
 from tests.integration.test_watch import Watcher, wait_until
 
@@ -37,16 +36,8 @@ USERS = ["dana@example.org", "eli@example.org", "fay@example.org", "gus@example.
 
 @pytest.fixture(scope="module")
 def stack(program_dir: Path, sandbox: Sandbox) -> PulumiCli:
-    cli = new_stack(program_dir, sandbox, "drift")
-    cli.config_set("bindingsNamespace", NAMESPACE)
-    apply_bindings(
-        sandbox,
-        NAMESPACE,
-        [binding(NAMESPACE, f"drift-{i}", WORKSPACE, user) for i, user in enumerate(USERS)],
-    )
-    up = run_watch(cli, "up")
-    assert up.returncode == 0, up.stdout + up.stderr
-    return cli
+    manifests = [binding(NAMESPACE, f"drift-{i}", WORKSPACE, u) for i, u in enumerate(USERS)]
+    return stack_with_bindings(program_dir, sandbox, "drift", NAMESPACE, manifests)
 
 
 def tamper(sandbox: Sandbox) -> None:

@@ -22,8 +22,7 @@ from components import naming
 from components.manifests import DEPLOYMENT_LABEL, WORKSPACE_LABEL
 from sandbox.environment import BROWSER_NAMESPACE, Sandbox
 from sandbox.pulumi_cli import PulumiCli, change_summary
-from tests.integration.conftest import new_stack
-from tests.integration.helpers_guacamole import apply_bindings, binding, run_watch
+from tests.integration.helpers_guacamole import binding, run_watch, stack_with_bindings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
@@ -152,20 +151,12 @@ def tamper(sandbox: Sandbox) -> None:
 
 @pytest.fixture(scope="module")
 def stack(program_dir: Path, sandbox: Sandbox) -> PulumiCli:
-    cli = new_stack(program_dir, sandbox, "fence")
-    cli.config_set("bindingsNamespace", NAMESPACE)
-    apply_bindings(
-        sandbox,
-        NAMESPACE,
-        [
-            binding(NAMESPACE, f"{ws}-{i}", ws, user)
-            for ws in (DELETED, WIDENED)
-            for i, user in enumerate(USERS)
-        ],
-    )
-    up = run_watch(cli, "up")
-    assert up.returncode == 0, up.stdout + up.stderr
-    return cli
+    manifests = [
+        binding(NAMESPACE, f"{ws}-{i}", ws, user)
+        for ws in (DELETED, WIDENED)
+        for i, user in enumerate(USERS)
+    ]
+    return stack_with_bindings(program_dir, sandbox, "fence", NAMESPACE, manifests)
 
 
 def test_up_with_repair_drift_restores_the_fence(stack: PulumiCli, sandbox: Sandbox) -> None:
@@ -211,3 +202,46 @@ def test_up_with_repair_drift_restores_the_fence(stack: PulumiCli, sandbox: Sand
     assert change_summary(stack.preview_json()) == {}
     clean = run_watch(stack, "up", "--repair-drift")
     assert clean.returncode == 0 and "match the state" in clean.stdout + clean.stderr
+
+
+def test_a_policy_that_is_not_the_programs_and_opens_browsers_is_named(
+    stack: PulumiCli, sandbox: Sandbox
+) -> None:
+    """A debugging ``allow-all`` beside a default-deny: only the first widens the fence, and
+    neither is the program's to delete."""
+    policies = {
+        "debug-allow-all": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{}]},
+        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+    manifests = [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": BROWSER_NAMESPACE},
+            "spec": spec,
+        }
+        for name, spec in policies.items()
+    ]
+    sandbox.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}),
+    )
+    try:
+        checked = run_watch(stack, "up", "--repair-drift")
+        output = checked.stdout + checked.stderr
+        assert checked.returncode == 0, output
+        assert (
+            f"NetworkPolicy {BROWSER_NAMESPACE}/debug-allow-all is not this program's, "
+            "selects 4 browser(s)"
+        ) in output, output[-3000:]
+        assert "default-deny" not in output
+        assert "match the state" in output  # a warning, not drift: nothing to refresh
+        for name in policies:
+            assert get(sandbox, "networkpolicy", name) is not None
+    finally:
+        for name in policies:
+            sandbox.kubectl(
+                "delete", "networkpolicy", name, "-n", BROWSER_NAMESPACE, "--ignore-not-found"
+            )
