@@ -259,7 +259,16 @@ def repair(kubeconfig: str | None, recorded: list[RecordedObject]) -> list[Drift
         for drift in drifted:
             if drift.fields != (GONE,):
                 item = by_urn[drift.urn]
-                restore(api, item, live[item.key])
+                try:
+                    restore(api, item, live[item.key])
+                except ApiException as error:  # e.g. 409: written since it was read
+                    log.warning(
+                        "could not put back %s %s/%s (HTTP %s); the next check tries again",
+                        item.kind,
+                        item.namespace,
+                        item.name,
+                        error.status,
+                    )
         foreign = read_foreign_policies(api, recorded)
         for warning in widening_policies(foreign, live_template_labels(recorded, live)):
             log.warning("%s", warning)

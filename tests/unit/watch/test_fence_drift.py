@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from components.manifests import WORKSPACE_LABEL
 from components.watch import fence_drift
@@ -187,3 +188,32 @@ def test_an_unreachable_cluster_is_reported_not_raised() -> None:
     report = DriftCheck(runner, environ={}, fence=fence).run()
     assert "fence: ConnectionError: API server down" in report.error
     assert runner.refreshed == []
+
+
+def test_an_object_that_cannot_be_put_back_does_not_stop_the_others(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A write made between the read and the repair (409) is left for the next check; the
+    other changed objects are still put back and every drifted one is still reported."""
+    live = live_objects()
+    live[("networkpolicies", "ns", "browsers-ws")]["spec"]["egress"].append({})
+    del live[("deployments", "ns", "d1")]["spec"]["template"]["metadata"]["labels"][WORKSPACE_LABEL]
+    restored: list[str] = []
+
+    def restore(api: Any, item: fence_drift.RecordedObject, body: Any) -> None:
+        if item.kind == "networkpolicies":
+            raise ApiException(status=409, reason="Conflict")
+        restored.append(item.name)
+
+    class Api:
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(fence_drift, "new_api_client", lambda kubeconfig: Api())
+    monkeypatch.setattr(fence_drift, "read_live", lambda api, recorded: live)
+    monkeypatch.setattr(fence_drift, "read_foreign_policies", lambda api, recorded: [])
+    monkeypatch.setattr(fence_drift, "restore", restore)
+    drifted = fence_drift.repair(None, recorded_objects(STATE))
+    assert [d.urn for d in drifted] == ["urn:policy", "urn:d1"]
+    assert restored == ["d1"]
+    assert "could not put back networkpolicies ns/browsers-ws (HTTP 409)" in caplog.text
