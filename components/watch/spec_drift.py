@@ -205,8 +205,8 @@ def readable(scope: Scope, path: Path) -> str:
         kind, _, name = step.partition(":")
         if kind == "f":
             text = _field(text, name)
-        elif kind == "k" and isinstance(_json(name), dict):
-            text += "[" + ",".join(f"{k}={v}" for k, v in _json(name).items()) + "]"
+        elif kind == "k" and isinstance(keys := _json(name), dict):
+            text += "[" + ",".join(f"{k}={v}" for k, v in keys.items()) + "]"
         else:
             text += f"[{name}]"
     return escape(text, 200)

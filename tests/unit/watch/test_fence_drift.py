@@ -217,3 +217,33 @@ def test_an_object_that_cannot_be_put_back_does_not_stop_the_others(
     assert [d.urn for d in drifted] == ["urn:policy", "urn:d1"]
     assert restored == ["d1"]
     assert "could not put back networkpolicies ns/browsers-ws (HTTP 409)" in caplog.text
+
+
+def test_a_repair_writes_the_recorded_part_and_keeps_the_live_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Deployment keeps the login path's ``replicas`` and its ``resourceVersion`` (so a
+    write made since is refused); the Service keeps the addresses the server allocated."""
+    written: dict[str, Any] = {}
+
+    class Api:
+        def __getattr__(self, name: str) -> Any:
+            return lambda name_, namespace, body, **kwargs: written.update({name: (body, kwargs)})
+
+    for api in ("AppsV1Api", "CoreV1Api", "NetworkingV1Api"):
+        monkeypatch.setattr(f"kubernetes.client.{api}", lambda _api: Api())
+    deployment, service = (r for r in recorded_objects(STATE) if r.kind != "networkpolicies")
+    live = live_objects()[deployment.key]
+    live["spec"]["replicas"] = 1
+    live["metadata"]["resourceVersion"] = "42"
+    live["spec"]["template"]["spec"] = {"hostNetwork": True}
+    fence_drift.restore(None, deployment, live)
+    body, kwargs = written["replace_namespaced_deployment"]
+    assert body["spec"]["replicas"] == 1 and body["metadata"]["resourceVersion"] == "42"
+    assert body["spec"]["template"] == DEPLOYMENT_INPUTS["spec"]["template"]
+    assert kwargs["field_manager"] == "awms-browser-workspaces"
+
+    live_service = {**SERVICE_INPUTS, "spec": {"clusterIPs": ["None"], "externalIPs": ["1.2.3.4"]}}
+    fence_drift.restore(None, service, live_service)
+    body, _ = written["replace_namespaced_service"]
+    assert body["spec"] == {**SERVICE_INPUTS["spec"], "clusterIPs": ["None"]}
