@@ -47,6 +47,7 @@ from components.settings.readers import (
     read_label,
     read_nonempty,
     read_string,
+    read_string_list,
 )
 from components.sharding import MAX_SHARDS
 
@@ -122,6 +123,7 @@ DEFAULTS: dict[str, Any] = {
     "idleCheckInterval": 60,
     "idleDryRun": False,
     "shards": 1,
+    "driftAcceptedFieldManagers": [],
 }
 """Every program setting with its default."""
 
@@ -158,6 +160,10 @@ class Settings:
     idle: IdleSettings = IDLE_DEFAULTS
     shards: int = 1
     """Shard stacks the environment is split into (``components.sharding``); 1: this stack."""
+    drift_accepted_managers: tuple[str, ...] = ()
+    """Field managers whose additions to a browser's pod template or Service the drift check
+    accepts and keeps (:mod:`components.watch.spec_drift`); read by the watcher, not the
+    program."""
 
 
 def load_settings(config: pulumi.Config | None = None) -> Settings:
@@ -234,6 +240,7 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
         firefox_allowed_urls=read_allowed_urls(merged),
         idle=read_idle(merged),
         shards=read_shards(merged),
+        drift_accepted_managers=read_field_managers(merged),
     )
 
 
@@ -242,3 +249,20 @@ def read_shards(values: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SHARDS:
         raise SettingsError(f"shards: must be a whole number from 1 to {MAX_SHARDS}, not {value!r}")
     return value
+
+
+MANAGER_MAX_CHARS = 128
+"""The API server's limit on a field manager's name."""
+
+
+def read_field_managers(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """``driftAcceptedFieldManagers``: names as ``metadata.managedFields[].manager`` shows them."""
+    key = "driftAcceptedFieldManagers"
+    names = read_string_list(values.get(key, []), key)
+    for index, name in enumerate(names):
+        if not name or len(name) > MANAGER_MAX_CHARS or not name.isprintable():
+            raise SettingsError(
+                f"{key}[{index}]: {name[:80]!r} is not a field manager's name "
+                f"(1 to {MANAGER_MAX_CHARS} printable characters)"
+            )
+    return names

@@ -85,9 +85,10 @@ def recorded_rows(deployment: Mapping[str, Any] | None) -> list[RecordedRow]:
     return rows
 
 
-FenceRepair = Callable[[str | None, list[fence_drift.RecordedObject]], list[Drift]]
-"""(the provider's kubeconfig, the recorded objects) -> the drift found; changed objects are
-put back as recorded on the way (:func:`components.watch.fence_drift.repair`)."""
+FenceRepair = Callable[[str | None, list[fence_drift.RecordedObject], tuple[str, ...]], list[Drift]]
+"""(the provider's kubeconfig, the recorded objects, the accepted field managers) -> the drift
+found; changed objects are put back as recorded on the way
+(:func:`components.watch.fence_drift.repair`)."""
 
 
 class DriftCheck:
@@ -101,9 +102,14 @@ class DriftCheck:
         clock: Callable[[], float] = time.monotonic,
         environ: Mapping[str, str] | None = None,
         fence: FenceRepair | None = None,
+        accepted_managers: Callable[[], tuple[str, ...]] = tuple,
     ) -> None:
+        """``accepted_managers`` reads, at each check, the field managers whose additions to a
+        pod template or Service are accepted (the stack's ``driftAcceptedFieldManagers``): a
+        setting changed to stop a repair loop must count from the next check on."""
         self.runner = runner
         self.fence = fence or fence_drift.repair
+        self.accepted_managers = accepted_managers
         self.every = every
         self.clock = clock
         self.environ = os.environ if environ is None else environ
@@ -188,6 +194,8 @@ class DriftCheck:
         recorded = fence_drift.recorded_objects(deployment)
         if not recorded:
             return
-        drifted = self.fence(fence_drift.kubeconfig_of(deployment), recorded)
+        drifted = self.fence(
+            fence_drift.kubeconfig_of(deployment), recorded, self.accepted_managers()
+        )
         report.checked += len(recorded)
         report.drifted += drifted

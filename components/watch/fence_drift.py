@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,22 +105,27 @@ def kubeconfig_of(deployment: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def compare(recorded: RecordedObject, live: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The drifted fields of one object (pure); empty when it is as recorded."""
+def compare(
+    recorded: RecordedObject, live: Mapping[str, Any] | None, accepted: Collection[str] = ()
+) -> tuple[str, ...]:
+    """The drifted fields of one object (pure); empty when it is as recorded. Additions by the
+    ``accepted`` field managers are not drift (a policy's spec is the program's alone)."""
     if live is None:
         return (GONE,)
     if recorded.kind == "networkpolicies":
         return () if live.get("spec") == recorded.inputs.get("spec") else ("spec",)
-    return spec_drift(SCOPES[recorded.kind], recorded.inputs, live)
+    return spec_drift(SCOPES[recorded.kind], recorded.inputs, live, accepted)
 
 
 def find_fence_drift(
-    recorded: Iterable[RecordedObject], live: Mapping[tuple[str, str, str], Mapping[str, Any]]
+    recorded: Iterable[RecordedObject],
+    live: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    accepted: Collection[str] = (),
 ) -> list[Drift]:
     """Compare every recorded object with the live one under its key (pure)."""
     found: list[Drift] = []
     for item in recorded:
-        fields = compare(item, live.get(item.key))
+        fields = compare(item, live.get(item.key), accepted)
         if fields:
             found.append(Drift(item.urn, fields))
     return found
@@ -186,22 +191,27 @@ def read_live(
     return live
 
 
-def restore(api: client.ApiClient, item: RecordedObject, live: Mapping[str, Any]) -> None:
+def restore(
+    api: client.ApiClient,
+    item: RecordedObject,
+    live: Mapping[str, Any],
+    accepted: Collection[str] = (),
+) -> None:
     """Put a changed (not deleted) object's fence fields back as the state records them.
 
     ``live`` is the object as :func:`read_live` read it, replaced with its ``resourceVersion``,
     so a write made since is refused (409), not overwritten, and the next check looks again.
     A replace, not an apply: only it removes the fields another manager added. A Deployment
     keeps its live ``replicas`` (the login path's) and everything outside the template, a
-    Service the addresses the server allocated.
+    Service the addresses the server allocated; both keep the ``accepted`` managers' additions.
     """
     spec: Any
     if item.kind == "networkpolicies":
         spec = item.inputs.get("spec")
     elif item.kind == "deployments":
-        spec = {**live["spec"], "template": restored(POD_TEMPLATE, item.inputs, live)}
+        spec = {**live["spec"], "template": restored(POD_TEMPLATE, item.inputs, live, accepted)}
     else:
-        spec = restored(SERVICE_SPEC, item.inputs, live)
+        spec = restored(SERVICE_SPEC, item.inputs, live, accepted)
     replace = {
         "networkpolicies": client.NetworkingV1Api(api).replace_namespaced_network_policy,
         "deployments": client.AppsV1Api(api).replace_namespaced_deployment,
@@ -247,20 +257,23 @@ def live_template_labels(
     return labels
 
 
-def repair(kubeconfig: str | None, recorded: list[RecordedObject]) -> list[Drift]:
+def repair(
+    kubeconfig: str | None, recorded: list[RecordedObject], accepted: Collection[str] = ()
+) -> list[Drift]:
     """Find the fence's drift in the provider's cluster and put changed objects back (deleted
     ones are left to the refresh and the ``up``); warn of policies that are not the program's
-    and widen it (:mod:`components.watch.foreign_policies`)."""
+    and widen it (:mod:`components.watch.foreign_policies`). ``accepted``: the field managers
+    whose additions to a pod template or Service are neither drift nor undone."""
     api = new_api_client(kubeconfig)
     try:
         live = read_live(api, recorded)
-        drifted = find_fence_drift(recorded, live)
+        drifted = find_fence_drift(recorded, live, accepted)
         by_urn = {item.urn: item for item in recorded}
         for drift in drifted:
             if drift.fields != (GONE,):
                 item = by_urn[drift.urn]
                 try:
-                    restore(api, item, live[item.key])
+                    restore(api, item, live[item.key], accepted)
                 except ApiException as error:  # e.g. 409: written since it was read
                     log.warning(
                         "could not put back %s %s/%s (HTTP %s); the next check tries again",

@@ -24,6 +24,7 @@ SHARED_KEYS = (
     "idleMaxSessionAge",
     "idleCheckInterval",
     "idleDryRun",
+    "driftAcceptedFieldManagers",
 )
 
 

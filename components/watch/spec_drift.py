@@ -15,10 +15,13 @@ edit without knowing the object's schema:
   which the server drops, counts as present);
 * no field the state does not record is owned by another field manager (``managedFields``): a
   field the API server defaulted or allocated has no manager, one set by hand or by another tool
-  has one. The ``kubectl rollout restart`` annotation is the one addition allowed: it restarts
-  the browser, it opens nothing.
+  has one. The ``kubectl rollout restart`` annotation is allowed: it restarts the browser, it
+  opens nothing. So are the additions of the field managers a stack accepts
+  (``driftAcceptedFieldManagers``: a policy engine's background mutation, say), which a repair
+  would otherwise undo at every check, restarting running browsers each time. A field the state
+  records stays the program's whoever changed it.
 
-:func:`restored` is what a repair writes back. Pure.
+:func:`restored` is what a repair writes back, accepted additions kept. Pure.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +79,14 @@ POD_TEMPLATE = Scope(
 SERVICE_SPEC = Scope(("spec",), kept=("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"))
 
 
-def changed_fields(want: Any, have: Any, path: str) -> list[str]:
-    """Where ``have`` lacks a field of ``want`` or holds another value (pure)."""
+def changed_fields(want: Any, have: Any, path: str, extra_items: bool = False) -> list[str]:
+    """Where ``have`` lacks a field of ``want`` or holds another value (pure).
+
+    A list must hold exactly the recorded items, in order; with ``extra_items`` a list of
+    objects (containers, volumes, environment variables) only has to hold each recorded item
+    somewhere, since an accepted manager may have added one (whose fields ``managedFields``
+    accounts for). A list of plain values (``capabilities.drop``, ``args``) stays exact.
+    """
     if isinstance(want, Mapping):
         if not isinstance(have, Mapping):
             return [path]
@@ -85,16 +94,33 @@ def changed_fields(want: Any, have: Any, path: str) -> list[str]:
         for key, value in want.items():
             if value in _EMPTY and have.get(key) in _EMPTY:
                 continue
-            found += changed_fields(value, have.get(key), _field(path, key))
+            found += changed_fields(value, have.get(key), _field(path, key), extra_items)
         return found
     if isinstance(want, list):
-        if not isinstance(have, list) or len(have) != len(want):
+        if not isinstance(have, list):
+            return [path]
+        if extra_items and all(isinstance(item, Mapping) for item in want):
+            return _missing_items(want, have, path)
+        if len(have) != len(want):
             return [path]
         found = []
         for index, (item, live) in enumerate(zip(want, have, strict=True)):
-            found += changed_fields(item, live, f"{path}[{index}]")
+            found += changed_fields(item, live, f"{path}[{index}]", extra_items)
         return found
     return [] if _same_value(want, have, path) else [path]
+
+
+def _missing_items(want: list[Any], have: list[Any], path: str) -> list[str]:
+    """Each recorded item that no live item holds, described against the live item in its
+    place (or as missing)."""
+    found: list[str] = []
+    for index, item in enumerate(want):
+        if any(not changed_fields(item, live, path, True) for live in have):
+            continue
+        where = f"{path}[{index}]"
+        beside = have[index] if index < len(have) else None
+        found += changed_fields(item, beside, where, True) or [where]
+    return found
 
 
 def _field(path: str, key: str) -> str:
@@ -146,15 +172,7 @@ def _declared(node: Any, path: Path) -> bool:
             keys = _json(name)
             if not isinstance(keys, dict) or not keys:
                 return False
-            node = next(
-                (
-                    item
-                    for item in node
-                    if isinstance(item, Mapping)
-                    and all(item.get(k, v) == v for k, v in keys.items())
-                ),
-                None,
-            )
+            node = _keyed(node, keys)
             if node is None:
                 return False
         elif kind == "v" and isinstance(node, list):
@@ -213,34 +231,92 @@ def readable(scope: Scope, path: Path) -> str:
 
 
 def spec_drift(
-    scope: Scope, recorded: Mapping[str, Any], live: Mapping[str, Any]
+    scope: Scope,
+    recorded: Mapping[str, Any],
+    live: Mapping[str, Any],
+    accepted: Collection[str] = (),
 ) -> tuple[str, ...]:
-    """The drifted fields of the part, as readable paths (pure)."""
+    """The drifted fields of the part, as readable paths (pure); additions by the ``accepted``
+    field managers are not drift."""
     fields = [
         escape(path, 200)
-        for path in changed_fields(scope.part(recorded), scope.part(live), scope.text)
+        for path in changed_fields(
+            scope.part(recorded), scope.part(live), scope.text, extra_items=bool(accepted)
+        )
     ]
     fields += [
         f"{readable(scope, path)} (set by {escape(manager, 60)})"
         for manager, path in foreign_additions(scope, recorded, live)
+        if manager not in accepted
     ]
     return tuple(fields)
 
 
-def restored(scope: Scope, recorded: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, Any]:
-    """The part a repair writes: the recorded one, with the allowed additions and the kept
-    fields the live object holds."""
+def restored(
+    scope: Scope,
+    recorded: Mapping[str, Any],
+    live: Mapping[str, Any],
+    accepted: Collection[str] = (),
+) -> dict[str, Any]:
+    """The part a repair writes: the recorded one, with the allowed additions, the additions
+    of the ``accepted`` field managers and the kept fields the live object holds."""
     part = copy.deepcopy(dict(scope.part(recorded)))
     have = scope.part(live)
     for key in scope.kept:
         if key not in part and key in have:
             part[key] = copy.deepcopy(have[key])
     for path in scope.allowed:
-        keys = [step.partition(":")[2] for step in path]
-        value = _subtree(have, tuple(keys))
-        if value is not None:
-            node = part
-            for key in keys[:-1]:
-                node = node.setdefault(key, {})
-            node[keys[-1]] = copy.deepcopy(value)
+        _copy_field(have, part, path)
+    for manager, path in foreign_additions(scope, recorded, live):
+        if manager in accepted:
+            _copy_field(have, part, path)
     return part
+
+
+def _copy_field(have: Any, part: Any, path: Path) -> None:
+    """Copy the field at ``path`` (``managedFields`` form) from ``have`` into ``part``.
+
+    Only that field: a map or list item on the way that ``part`` lacks is created holding no
+    more than its merge keys, so what other managers own in it is not carried along.
+    """
+    for index, step in enumerate(path):
+        kind, _, name = step.partition(":")
+        last = index == len(path) - 1
+        if kind == "f" and isinstance(have, Mapping) and isinstance(part, dict) and name in have:
+            value = have[name]
+            if last or not isinstance(value, Mapping | list):
+                part[name] = copy.deepcopy(value)
+                return
+            if not isinstance(part.get(name), Mapping | list):
+                part[name] = {} if isinstance(value, Mapping) else []
+            have, part = value, part[name]
+        elif kind == "k" and isinstance(have, list) and isinstance(part, list):
+            keys = _json(name)
+            source = _keyed(have, keys) if isinstance(keys, dict) and keys else None
+            if source is None:
+                return
+            target = _keyed(part, keys)
+            if target is None:
+                target = copy.deepcopy(keys)
+                part.append(target)
+            have, part = source, target
+        elif kind == "v" and isinstance(part, list):
+            value = _json(name)
+            if value not in part:
+                part.append(value)
+            return
+        else:
+            return
+
+
+def _keyed(items: list[Any], keys: Mapping[str, Any]) -> Any:
+    """The list item whose merge keys are ``keys`` (a key the item leaves out, defaulted by
+    the server, does not count against it), or None."""
+    return next(
+        (
+            item
+            for item in items
+            if isinstance(item, Mapping) and all(item.get(k, v) == v for k, v in keys.items())
+        ),
+        None,
+    )

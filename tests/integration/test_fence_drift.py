@@ -245,3 +245,51 @@ def test_a_policy_that_is_not_the_programs_and_opens_browsers_is_named(
             sandbox.kubectl(
                 "delete", "networkpolicy", name, "-n", BROWSER_NAMESPACE, "--ignore-not-found"
             )
+
+
+MUTATOR = "background-mutator"
+"""A controller the stack trusts (``driftAcceptedFieldManagers``), as a policy engine that
+mutates Deployments in the background writes under its own field manager."""
+
+
+def test_an_accepted_managers_additions_survive_a_repair_of_a_hand_edit(
+    stack: PulumiCli, sandbox: Sandbox
+) -> None:
+    """The mutator adds an environment variable and a sidecar to one browser; someone then
+    labels the same pod template by hand. The check names only the label, and the repair takes
+    the label away and keeps the mutator's fields, so the next check finds nothing to undo."""
+    stack.run("config", "set", "--path", "driftAcceptedFieldManagers[0]", MUTATOR)
+    try:
+        sandbox.kubectl(
+            "patch", "deployment", STRIPPED, "-n", BROWSER_NAMESPACE, "--type=json",
+            f"--field-manager={MUTATOR}",
+            "-p", json.dumps([
+                {"op": "add", "path": "/spec/template/spec/containers/0/env/-",
+                 "value": {"name": "TZ", "value": "Europe/London"}},
+                {"op": "add", "path": "/spec/template/spec/containers/-",
+                 "value": {"name": "log-shipper", "image": "registry.invalid/fluent-bit:3"}},
+            ]),
+        )  # fmt: skip
+        sandbox.kubectl(
+            "patch", "deployment", STRIPPED, "-n", BROWSER_NAMESPACE, "--type=merge",
+            "-p", json.dumps({"spec": {"template": {"metadata": {"labels": {"role": "admin"}}}}}),
+        )  # fmt: skip
+
+        checked = run_watch(stack, "up", "--repair-drift")
+        output = checked.stdout + checked.stderr
+        assert checked.returncode == 0, output
+        assert "drift in 1 of" in output, output[-3000:]
+        assert "spec.template.metadata.labels.role (set by kubectl-patch)" in output, output[-3000:]
+        assert f"set by {MUTATOR}" not in output
+
+        template = (get(sandbox, "deployment", STRIPPED) or {})["spec"]["template"]
+        assert "role" not in template["metadata"]["labels"]
+        assert template["metadata"]["labels"][WORKSPACE_LABEL] == WIDENED
+        browser, sidecar = template["spec"]["containers"]
+        assert {"name": "TZ", "value": "Europe/London"} in browser["env"]
+        assert sidecar["name"] == "log-shipper"
+
+        again = run_watch(stack, "up", "--repair-drift")
+        assert again.returncode == 0 and "match the state" in again.stdout + again.stderr
+    finally:
+        stack.run("config", "rm", "driftAcceptedFieldManagers")

@@ -9,6 +9,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from components.manifests import WORKSPACE_LABEL
+from components.settings import SettingsError
 from components.watch import fence_drift
 from components.watch.drift import DriftCheck
 from components.watch.fence_drift import (
@@ -169,9 +170,9 @@ def test_a_drifted_fence_is_refreshed_even_when_the_database_is_down() -> None:
     del live[("networkpolicies", "ns", "browsers-ws")]
     seen: list[str | None] = []
 
-    def fence(kubeconfig: str | None, recorded: list[Any]) -> Any:
+    def fence(kubeconfig: str | None, recorded: list[Any], accepted: tuple[str, ...]) -> Any:
         seen.append(kubeconfig)
-        return find_fence_drift(recorded, live)
+        return find_fence_drift(recorded, live, accepted)
 
     runner = Runner(state)
     report = DriftCheck(runner, environ={}, fence=fence).run()
@@ -181,13 +182,40 @@ def test_a_drifted_fence_is_refreshed_even_when_the_database_is_down() -> None:
 
 
 def test_an_unreachable_cluster_is_reported_not_raised() -> None:
-    def fence(kubeconfig: str | None, recorded: list[Any]) -> Any:
+    def fence(kubeconfig: str | None, recorded: list[Any], accepted: tuple[str, ...]) -> Any:
         raise ConnectionError("API server down")
 
     runner = Runner(copy.deepcopy(STATE))
     report = DriftCheck(runner, environ={}, fence=fence).run()
     assert "fence: ConnectionError: API server down" in report.error
     assert runner.refreshed == []
+
+
+def test_the_accepted_managers_are_read_at_each_check_and_a_bad_setting_is_reported() -> None:
+    """A setting changed to stop a repair loop counts from the next check; one the stack
+    cannot hold stops only the fence half, named."""
+    given: list[tuple[str, ...]] = []
+    settings = [("kyverno",), ("kyverno", "reloader")]
+
+    def fence(kubeconfig: str | None, recorded: list[Any], accepted: tuple[str, ...]) -> Any:
+        given.append(accepted)
+        return []
+
+    check = DriftCheck(
+        Runner(copy.deepcopy(STATE)), environ={}, fence=fence, accepted_managers=settings.pop
+    )
+    check.run()
+    check.run()
+    assert given == [("kyverno", "reloader"), ("kyverno",)]
+
+    def refused() -> tuple[str, ...]:
+        raise SettingsError("driftAcceptedFieldManagers[0]: '' is not a field manager's name")
+
+    report = DriftCheck(
+        Runner(copy.deepcopy(STATE)), environ={}, fence=fence, accepted_managers=refused
+    ).run()
+    assert "fence: SettingsError: driftAcceptedFieldManagers[0]" in report.error
+    assert len(given) == 2
 
 
 def test_an_object_that_cannot_be_put_back_does_not_stop_the_others(
@@ -200,7 +228,7 @@ def test_an_object_that_cannot_be_put_back_does_not_stop_the_others(
     del live[("deployments", "ns", "d1")]["spec"]["template"]["metadata"]["labels"][WORKSPACE_LABEL]
     restored: list[str] = []
 
-    def restore(api: Any, item: fence_drift.RecordedObject, body: Any) -> None:
+    def restore(api: Any, item: fence_drift.RecordedObject, body: Any, accepted: Any) -> None:
         if item.kind == "networkpolicies":
             raise ApiException(status=409, reason="Conflict")
         restored.append(item.name)
