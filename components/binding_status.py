@@ -37,11 +37,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -58,6 +56,12 @@ from components.bindings import GROUP, PLURAL, VERSION
 from components.dynamic_provider import StatelessProvider, contains_unknown, is_unknown
 from components.inert import escape, neutralise
 from components.kube_client import new_api_client
+from components.lazy_import import LazyModule
+
+if TYPE_CHECKING:
+    from kubernetes import client
+else:
+    client = LazyModule("kubernetes.client")
 
 PROJECT = "awms-browser-workspaces"
 READY = "READY"
@@ -278,7 +282,7 @@ class BindingStatusProvider(StatelessProvider):
                     str(deployment["namespace"]),
                     _request_timeout=_REQUEST_TIMEOUT,
                 )
-            except ApiException as error:
+            except client.ApiException as error:
                 if error.status == 404:
                     return 0
                 raise
@@ -299,7 +303,7 @@ class BindingStatusProvider(StatelessProvider):
                 {"status": status},
                 _request_timeout=_REQUEST_TIMEOUT,
             )
-        except ApiException as error:
+        except client.ApiException as error:
             if error.status == 404:
                 return None  # not in the cluster (file source, or deleted meanwhile)
             raise
@@ -310,7 +314,7 @@ class BindingStatusProvider(StatelessProvider):
             body = self._custom_objects().get_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, PLURAL, name, _request_timeout=_REQUEST_TIMEOUT
             )
-        except ApiException as error:
+        except client.ApiException as error:
             if error.status == 404:
                 return None
             raise

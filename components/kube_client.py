@@ -11,8 +11,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from kubernetes import client, config
+from components.lazy_import import LazyModule
+
+if TYPE_CHECKING:
+    from kubernetes import client, config
+else:
+    client = LazyModule("kubernetes.client")
+    config = LazyModule("kubernetes.config")
 
 
 def new_api_client(

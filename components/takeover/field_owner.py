@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -38,9 +36,15 @@ from pulumi.dynamic import (
 )
 
 from components.dynamic_provider import StatelessProvider
+from components.lazy_import import LazyModule
 from components.manifests import PURPOSE, PURPOSE_LABEL
 from components.takeover.inventory import applied_by_us
 from components.takeover.kube import REQUEST_TIMEOUT, ConvergingProvider, KubeAccess, plain_list
+
+if TYPE_CHECKING:
+    from kubernetes import client
+else:
+    client = LazyModule("kubernetes.client")
 
 _RESOURCE_ID = "field-owner-takeover"
 _ATTEMPTS = 3
@@ -195,7 +199,7 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
                         name, namespace, patch, _request_timeout=REQUEST_TIMEOUT
                     )
                 return True
-            except ApiException as error:
+            except client.ApiException as error:
                 if error.status == 404:
                     return False
                 if error.status not in (409, 422):

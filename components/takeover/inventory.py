@@ -19,13 +19,13 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from kubernetes import client
 
 from components.guacamole.settings import redact
 from components.kube_client import new_api_client
+from components.lazy_import import LazyModule
 from components.manifests import (
     FIELD_MANAGER,
     PATCH_FIELD_MANAGER,
@@ -36,6 +36,11 @@ from components.manifests import (
     WORKSPACE_LABEL,
     workspace_label_value,
 )
+
+if TYPE_CHECKING:
+    from kubernetes import client
+else:
+    client = LazyModule("kubernetes.client")
 
 LEGACY_MANAGERS = ("OpenAPI-Generator",)
 """Field managers of the legacy operator (the kubernetes Python client's user agent)."""

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes import client
 from pulumi.dynamic import ConfigureRequest, CreateResult, UpdateResult
 
 from components.kube_client import new_api_client
+from components.lazy_import import LazyModule
+
+if TYPE_CHECKING:
+    from kubernetes import client
+else:
+    client = LazyModule("kubernetes.client")
 
 PROJECT = "awms-browser-workspaces"
 REQUEST_TIMEOUT = (10, 30)

@@ -20,11 +20,9 @@ needs no undoing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
@@ -35,6 +33,7 @@ from pulumi.dynamic import (
 
 from components.guacamole.providers import _GuacamoleProvider
 from components.guacamole.revocation import AccessTarget, revoke, still_present
+from components.lazy_import import LazyModule
 from components.manifests import PURPOSE, PURPOSE_LABEL
 from components.takeover.inventory import applied_by_us
 from components.takeover.kube import (
@@ -45,6 +44,11 @@ from components.takeover.kube import (
     plain_list,
     plain_map,
 )
+
+if TYPE_CHECKING:
+    from kubernetes import client
+else:
+    client = LazyModule("kubernetes.client")
 
 _RESOURCE_ID = "access-revocations"
 _TARGET_KEYS = ("user", "group", "connection", "deployment", "service")
@@ -150,7 +154,7 @@ class AccessRevocationProvider(ConvergingProvider, KubeAccess, _GuacamoleProvide
             return client.CoreV1Api(api).read_namespaced_service(
                 name, namespace, _request_timeout=REQUEST_TIMEOUT
             )
-        except ApiException as error:
+        except client.ApiException as error:
             if error.status == 404:
                 return None
             raise
@@ -181,7 +185,7 @@ class AccessRevocationProvider(ConvergingProvider, KubeAccess, _GuacamoleProvide
                     client.CoreV1Api(api).delete_namespaced_service(
                         name, namespace, body=options, _request_timeout=REQUEST_TIMEOUT
                     )
-            except ApiException as error:
+            except client.ApiException as error:
                 if error.status != 404:
                     raise
             pulumi.log.info(f"{entry.get('reason')} {entry.get('key')}: deleted {kind} {name}")
@@ -196,7 +200,7 @@ def _removable(live: Any | None) -> bool:
 
 
 def _short(error: BaseException) -> str:
-    if isinstance(error, ApiException):
+    if isinstance(error, client.ApiException):
         return f"{error.status} {error.reason}"
     lines = str(error).strip().splitlines()
     return lines[0] if lines else error.__class__.__name__
