@@ -30,16 +30,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from components.bindings import API_VERSION, KIND
 from components.inert import neutralise
-from components.lazy_import import LazyModule
-
-if TYPE_CHECKING:
-    from kubernetes import client
-else:
-    client = LazyModule("kubernetes.client")
+from components.kube_client import client
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import (
@@ -55,13 +55,7 @@ from components.binding_events import BindingEvent, Reason
 from components.bindings import GROUP, PLURAL, VERSION
 from components.dynamic_provider import StatelessProvider, contains_unknown, is_unknown
 from components.inert import escape, neutralise
-from components.kube_client import new_api_client
-from components.lazy_import import LazyModule
-
-if TYPE_CHECKING:
-    from kubernetes import client
-else:
-    client = LazyModule("kubernetes.client")
+from components.kube_client import client, new_api_client
 
 PROJECT = "awms-browser-workspaces"
 READY = "READY"

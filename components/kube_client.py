@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from components.lazy_import import LazyModule
 
 if TYPE_CHECKING:
-    from kubernetes import client, config
-else:
+    from kubernetes import client as client  # re-exported to every module that calls the API
+    from kubernetes import config
+else:  # loaded at first use (components.lazy_import)
     client = LazyModule("kubernetes.client")
     config = LazyModule("kubernetes.config")
 

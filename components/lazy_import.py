@@ -4,8 +4,9 @@ Why: the engine starts one Python provider process per run and it imports the mo
 provider it unpickles, before any call. ``kubernetes.client`` (every API and model class, some
 0.3 s of CPU) is needed only by the calls that talk to the API server: a ``destroy``, a
 ``preview`` or a run that writes no binding status never makes one, yet paid for the import in
-every shard's run. Modules those providers load name the client through :class:`LazyModule`
-(typed as the real module for mypy), so the import happens at the first attribute use.
+every shard's run. Those modules take the client from :mod:`components.kube_client`, where it
+is a :class:`LazyModule` (typed as the real module for mypy), so the import happens at the
+first attribute use.
 """
 
 from __future__ import annotations

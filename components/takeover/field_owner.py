@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import (
@@ -36,15 +36,10 @@ from pulumi.dynamic import (
 )
 
 from components.dynamic_provider import StatelessProvider
-from components.lazy_import import LazyModule
+from components.kube_client import client
 from components.manifests import PURPOSE, PURPOSE_LABEL
 from components.takeover.inventory import applied_by_us
 from components.takeover.kube import REQUEST_TIMEOUT, ConvergingProvider, KubeAccess, plain_list
-
-if TYPE_CHECKING:
-    from kubernetes import client
-else:
-    client = LazyModule("kubernetes.client")
 
 _RESOURCE_ID = "field-owner-takeover"
 _ATTEMPTS = 3

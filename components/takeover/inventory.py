@@ -19,13 +19,12 @@ import json
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
 from components.guacamole.settings import redact
-from components.kube_client import new_api_client
-from components.lazy_import import LazyModule
+from components.kube_client import client, new_api_client
 from components.manifests import (
     FIELD_MANAGER,
     PATCH_FIELD_MANAGER,
@@ -36,11 +35,6 @@ from components.manifests import (
     WORKSPACE_LABEL,
     workspace_label_value,
 )
-
-if TYPE_CHECKING:
-    from kubernetes import client
-else:
-    client = LazyModule("kubernetes.client")
 
 LEGACY_MANAGERS = ("OpenAPI-Generator",)
 """Field managers of the legacy operator (the kubernetes Python client's user agent)."""

@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pulumi.dynamic import ConfigureRequest, CreateResult, UpdateResult
 
-from components.kube_client import new_api_client
-from components.lazy_import import LazyModule
-
-if TYPE_CHECKING:
-    from kubernetes import client
-else:
-    client = LazyModule("kubernetes.client")
+from components.kube_client import client, new_api_client
 
 PROJECT = "awms-browser-workspaces"
 REQUEST_TIMEOUT = (10, 30)

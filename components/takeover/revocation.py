@@ -20,7 +20,7 @@ needs no undoing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import (
@@ -33,7 +33,7 @@ from pulumi.dynamic import (
 
 from components.guacamole.providers import _GuacamoleProvider
 from components.guacamole.revocation import AccessTarget, revoke, still_present
-from components.lazy_import import LazyModule
+from components.kube_client import client
 from components.manifests import PURPOSE, PURPOSE_LABEL
 from components.takeover.inventory import applied_by_us
 from components.takeover.kube import (
@@ -44,11 +44,6 @@ from components.takeover.kube import (
     plain_list,
     plain_map,
 )
-
-if TYPE_CHECKING:
-    from kubernetes import client
-else:
-    client = LazyModule("kubernetes.client")
 
 _RESOURCE_ID = "access-revocations"
 _TARGET_KEYS = ("user", "group", "connection", "deployment", "service")

@@ -102,11 +102,10 @@ class DriftCheck:
         clock: Callable[[], float] = time.monotonic,
         environ: Mapping[str, str] | None = None,
         fence: FenceRepair | None = None,
-        accepted_managers: Callable[[], tuple[str, ...]] = tuple,
+        accepted_managers: tuple[str, ...] = (),
     ) -> None:
-        """``accepted_managers`` reads, at each check, the field managers whose additions to a
-        pod template or Service are accepted (the stack's ``driftAcceptedFieldManagers``): a
-        setting changed to stop a repair loop must count from the next check on."""
+        """``accepted_managers``: the field managers whose additions to a pod template or
+        Service are accepted (the stack's ``driftAcceptedFieldManagers``)."""
         self.runner = runner
         self.fence = fence or fence_drift.repair
         self.accepted_managers = accepted_managers
@@ -195,7 +194,7 @@ class DriftCheck:
         if not recorded:
             return
         drifted = self.fence(
-            fence_drift.kubeconfig_of(deployment), recorded, self.accepted_managers()
+            fence_drift.kubeconfig_of(deployment), recorded, self.accepted_managers
         )
         report.checked += len(recorded)
         report.drifted += drifted

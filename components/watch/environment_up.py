@@ -193,7 +193,7 @@ def run(config: UpConfig, environment: Environment) -> int:
     runs = [ShardRun(s, stacks.runner(s), deployments[s]) for s in order]
     if config.repair_drift:
         for shard in runs:
-            shard.runner.check_drift()
+            shard.runner.check_drift(accepted=stacks.settings.drift_accepted_managers)
     zero_first = bootstrap and bool(runs) and split_stack_name(runs[0].stack)[1] == 0
     failed = _update_all(runs, config, zero_first)
     if failed is None:

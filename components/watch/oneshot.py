@@ -18,6 +18,7 @@ from components.review.access import announce_up
 from components.watch import refusals
 from components.watch.config import UpConfig
 from components.watch.overrides import Project
+from components.watch.program_settings import shared_settings
 from components.watch.retry import Backoff
 from components.watch.runner import StackRunner
 from components.watch.shards import check_settled, load_environment
@@ -38,7 +39,8 @@ def run(config: UpConfig) -> int:
     check_settled(environment, os.environ)
     runner = StackRunner(project, config.common.stack, keep_history=config.common.keep_history)
     if config.repair_drift:
-        runner.check_drift()
+        settings = shared_settings(runner.config_values())
+        runner.check_drift(accepted=settings.drift_accepted_managers)
     announce_up(runner, project.directory)  # the log leads with who gains and loses access
     shutdown = Shutdown(runner.interrupt)
     shutdown.install()

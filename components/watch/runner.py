@@ -28,7 +28,6 @@ from pulumi.automation import (
 )
 
 from components.guacamole.settings import CONFIG_KEY, PROJECT_NAME
-from components.settings import read_field_managers
 from components.watch.drift import DriftCheck
 from components.watch.locks import LockKeeper, backend_root
 from components.watch.overrides import Project
@@ -122,15 +121,12 @@ class StackRunner:
         self.stack = Stack.select(stack_name, self.workspace)
         self.drift: DriftCheck | None = None
 
-    def check_drift(self, every: float = 0.0) -> DriftCheck:
+    def check_drift(self, every: float = 0.0, accepted: tuple[str, ...] = ()) -> DriftCheck:
         """Look for Guacamole drift before full ``up`` runs: before each one (``every`` = 0),
-        or before the first one and then at most once per ``every`` seconds."""
-        self.drift = DriftCheck(self, every=every, accepted_managers=self.accepted_field_managers)
+        or before the first one and then at most once per ``every`` seconds. ``accepted``: the
+        stack's ``driftAcceptedFieldManagers``, as the caller read its settings."""
+        self.drift = DriftCheck(self, every=every, accepted_managers=accepted)
         return self.drift
-
-    def accepted_field_managers(self) -> tuple[str, ...]:
-        """The stack's ``driftAcceptedFieldManagers``, validated (a bad value names the key)."""
-        return read_field_managers(self.config_values())
 
     def backend_url(self) -> str | None:
         """The backend this stack lives in (``file://...`` for a DIY backend)."""

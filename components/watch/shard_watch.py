@@ -75,7 +75,10 @@ class Lanes:
         for stack in environment.stacks():
             runner = stacks.runner(stack)
             if config.repair_drift:  # at start-up, then with the periodic resync
-                runner.check_drift(every=config.resync_interval or float("inf"))
+                runner.check_drift(
+                    every=config.resync_interval or float("inf"),
+                    accepted=stacks.settings.drift_accepted_managers,
+                )
             pending = Pending(config.debounce, config.max_delay, config.escalate_after)
             self.lanes.append(
                 Lane(environment.scope(stack).index, stack, runner, WorkQueue(pending))

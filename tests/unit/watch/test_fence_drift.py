@@ -9,7 +9,6 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from components.manifests import WORKSPACE_LABEL
-from components.settings import SettingsError
 from components.watch import fence_drift
 from components.watch.drift import DriftCheck
 from components.watch.fence_drift import (
@@ -191,31 +190,21 @@ def test_an_unreachable_cluster_is_reported_not_raised() -> None:
     assert runner.refreshed == []
 
 
-def test_the_accepted_managers_are_read_at_each_check_and_a_bad_setting_is_reported() -> None:
-    """A setting changed to stop a repair loop counts from the next check; one the stack
-    cannot hold stops only the fence half, named."""
+def test_the_check_hands_its_accepted_managers_to_the_fence() -> None:
     given: list[tuple[str, ...]] = []
-    settings = [("kyverno",), ("kyverno", "reloader")]
 
     def fence(kubeconfig: str | None, recorded: list[Any], accepted: tuple[str, ...]) -> Any:
         given.append(accepted)
         return []
 
-    check = DriftCheck(
-        Runner(copy.deepcopy(STATE)), environ={}, fence=fence, accepted_managers=settings.pop
-    )
-    check.run()
-    check.run()
-    assert given == [("kyverno", "reloader"), ("kyverno",)]
-
-    def refused() -> tuple[str, ...]:
-        raise SettingsError("driftAcceptedFieldManagers[0]: '' is not a field manager's name")
-
-    report = DriftCheck(
-        Runner(copy.deepcopy(STATE)), environ={}, fence=fence, accepted_managers=refused
+    DriftCheck(Runner(copy.deepcopy(STATE)), environ={}, fence=fence).run()
+    DriftCheck(
+        Runner(copy.deepcopy(STATE)),
+        environ={},
+        fence=fence,
+        accepted_managers=("kyverno", "reloader"),
     ).run()
-    assert "fence: SettingsError: driftAcceptedFieldManagers[0]" in report.error
-    assert len(given) == 2
+    assert given == [(), ("kyverno", "reloader")]
 
 
 def test_an_object_that_cannot_be_put_back_does_not_stop_the_others(

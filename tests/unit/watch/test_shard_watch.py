@@ -32,8 +32,9 @@ class FakeRunner:
         self.stack_name = stack
         self.drift_every: float | None = None
 
-    def check_drift(self, every: float = 0.0) -> None:
+    def check_drift(self, every: float = 0.0, accepted: tuple[str, ...] = ()) -> None:
         self.drift_every = every
+        self.drift_accepted = accepted
 
     def interrupt(self) -> bool:
         return False
@@ -42,7 +43,10 @@ class FakeRunner:
 class FakeStacks:
     def __init__(self, environment: Environment, touched: list[str], bootstrap: bool) -> None:
         self.environment = environment
-        self.settings = SimpleNamespace(database_bootstrap=SimpleNamespace(enabled=bootstrap))
+        self.settings = SimpleNamespace(
+            database_bootstrap=SimpleNamespace(enabled=bootstrap),
+            drift_accepted_managers=("kyverno",),
+        )
         self._touched = touched
         self.runners: dict[str, FakeRunner] = {}
         # The shards the tests' workspaces were placed on: their hash shards.
@@ -99,6 +103,8 @@ def test_one_lane_per_shard_stack_each_with_drift_repair(tmp_path: Path) -> None
     built = lanes(tmp_path, "--resync-interval", "600")
     assert [lane.stack for lane in built] == [shard_stack_name("prod", i) for i in range(SHARDS)]
     assert all(lane.runner.drift_every == 600 for lane in built)  # type: ignore[attr-defined]
+    # The environment's setting, read once at start-up like the others.
+    assert all(lane.runner.drift_accepted == ("kyverno",) for lane in built)  # type: ignore[attr-defined]
 
 
 def test_a_new_binding_queues_a_run_of_its_shard_only(tmp_path: Path) -> None:
