@@ -49,7 +49,13 @@ from components.settings import Settings
 from components.shard_digest import CONTEXT_ENV, input_digest
 from components.sharding import WHOLE, ShardScope, size_warning, workspace_named
 from components.takeover.field_owner import FieldOwnerTakeover
-from components.takeover.inventory import LEGACY_MANAGERS, Inventory, read_inventory, scoped
+from components.takeover.inventory import (
+    LEGACY_MANAGERS,
+    Inventory,
+    object_selectors,
+    read_inventory,
+    scoped,
+)
 from components.takeover.leftovers import Leftovers, manifest_identity, plan_leftovers
 from components.takeover.report import leftover_outputs, log_leftovers
 from components.takeover.revocation import AccessRevocation
@@ -175,6 +181,7 @@ def declare(
         field_manager=FIELD_MANAGER,
         legacy_managers=LEGACY_MANAGERS,
         pending=leftovers.takeover,
+        selectors=object_selectors(scope.listed_workspaces()),
     )
     # Registered before anything else that can fail, so access ends even if the rest does not.
     revocation = AccessRevocation(

@@ -116,9 +116,7 @@ class LegacyOperator:
             ("port", "5900"),
         ):
             _connection_parameter(cur, connection_id, parameter, value)
-        replicas = body.get("spec", {}).get("replicas", 0)
-        self._apply_deployment(name, username, workspace, replicas)
-        self._apply_service(name, username, workspace)
+        self.write_objects(name, username, workspace, body.get("spec", {}).get("replicas", 0))
         _permission(
             cur, "guacamole_connection_permission", "connection_id", connection_id, entity_id
         )
@@ -126,6 +124,11 @@ class LegacyOperator:
             self._patch_status(body, {"statusText": READY})
         conn.commit()
         conn.close()
+
+    def write_objects(self, name: str, username: str, workspace: str, replicas: int = 0) -> None:
+        """The handler's Kubernetes half: read, then create or patch the Deployment and Service."""
+        self._apply_deployment(name, username, workspace, replicas)
+        self._apply_service(name, username, workspace)
 
     def create_binding(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Create a binding and run the handler for it (kopf's ``on.create``)."""

@@ -23,6 +23,7 @@ writes, other tools' managers and the login fast path's own manager keep theirs.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,9 +38,19 @@ from pulumi.dynamic import (
 
 from components.dynamic_provider import StatelessProvider
 from components.kube_client import client
-from components.manifests import PURPOSE, PURPOSE_LABEL
-from components.takeover.inventory import applied_by_us
-from components.takeover.kube import REQUEST_TIMEOUT, ConvergingProvider, KubeAccess, plain_list
+from components.takeover.inventory import (
+    WHOLE_NAMESPACE,
+    applied_by_us,
+    is_legacy_entry,
+    raw_items,
+)
+from components.takeover.kube import (
+    REQUEST_TIMEOUT,
+    ConvergingProvider,
+    KubeAccess,
+    plain_list,
+    plain_map,
+)
 
 _RESOURCE_ID = "field-owner-takeover"
 _ATTEMPTS = 3
@@ -56,14 +67,6 @@ def _union(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _is_legacy(entry: Mapping[str, Any], legacy: Sequence[str]) -> bool:
-    return (
-        entry.get("manager") in legacy
-        and entry.get("operation") == "Update"
-        and not entry.get("subresource")
-    )
-
-
 def upgrade_managed_fields(
     entries: Sequence[Mapping[str, Any]], legacy: Sequence[str], manager: str
 ) -> list[dict[str, Any]] | None:
@@ -71,7 +74,7 @@ def upgrade_managed_fields(
 
     None when there is nothing to move. Mirrors client-go ``csaupgrade.UpgradeManagedFields``.
     """
-    moved = [e for e in entries if _is_legacy(e, legacy)]
+    moved = [e for e in entries if is_legacy_entry(e, legacy)]
     if not moved:
         return None
     ours = next(
@@ -97,8 +100,12 @@ def upgrade_managed_fields(
     }
     if base.get("time"):
         merged["time"] = base["time"]
-    kept = [dict(e) for e in entries if e is not ours and not _is_legacy(e, legacy)]
+    kept = [dict(e) for e in entries if e is not ours and not is_legacy_entry(e, legacy)]
     return [*kept, merged]
+
+
+RawObject = dict[str, Any]
+"""A Kubernetes object as the API's JSON (camelCase keys)."""
 
 
 class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvider):
@@ -115,9 +122,15 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
             for key in ("namespace", "fieldManager")
             if not isinstance(news.get(key), str) or not news.get(key)
         ]
+        selectors = news.get("selectors")
+        if selectors is not None and not (
+            isinstance(selectors, list | tuple) and all(isinstance(s, str) and s for s in selectors)
+        ):
+            failures.append(CheckFailure("selectors", "must be a list of non-empty strings"))
         return CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # ``selectors`` only narrows where to look; a shard gaining a workspace is no work.
         changed = any(olds.get(k) != news.get(k) for k in ("namespace", "fieldManager")) or (
             plain_list(olds.get("legacyManagers")) != plain_list(news.get("legacyManagers"))
         )
@@ -132,9 +145,9 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         legacy = [str(m) for m in plain_list(props.get("legacyManagers"))]
         remaining = [
-            f"{kind}/{item.metadata.name}"
-            for kind, item in self._objects(str(props["namespace"]))
-            if applied_by_us(item.metadata) and any(_is_legacy(e, legacy) for e in _entries(item))
+            f"{kind}/{_name(item)}"
+            for kind, item in self._objects(str(props["namespace"]), _selectors(props))
+            if _applied_by_us(item) and any(is_legacy_entry(e, legacy) for e in _entries(item))
         ]
         return ReadResult(id_, {**props, "remaining": remaining})
 
@@ -144,34 +157,41 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
         legacy = [str(m) for m in plain_list(props.get("legacyManagers"))]
         pending = {str(p) for p in plain_list(props.get("pending"))}
         taken: list[str] = []
-        for kind, item in self._objects(namespace):
-            label = f"{kind}/{item.metadata.name}"
-            wanted = label in pending or applied_by_us(item.metadata)
+        for kind, item in self._objects(namespace, _selectors(props)):
+            label = f"{kind}/{_name(item)}"
+            wanted = label in pending or _applied_by_us(item)
             if wanted and self._upgrade(kind, namespace, item, legacy, manager):
                 taken.append(label)
         if taken:
             pulumi.log.info(f"field ownership of {len(taken)} object(s) moved to {manager}")
         return {**props, "takenOver": sorted(taken), "remaining": []}
 
-    def _objects(self, namespace: str) -> list[tuple[str, Any]]:
+    def _objects(self, namespace: str, selectors: Sequence[str]) -> list[tuple[str, RawObject]]:
+        """The Deployments and Services ``selectors`` match, as the API's JSON: a shard lists
+        only its own workspaces' objects (and unlabelled ones), so its cost does not grow with
+        the fleet, and no object is turned into the client's model classes."""
         api = self.api_client()
-        selector = f"{PURPOSE_LABEL}={PURPOSE}"
-        deployments = client.AppsV1Api(api).list_namespaced_deployment(
-            namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+        calls = (
+            ("Deployment", client.AppsV1Api(api).list_namespaced_deployment),
+            ("Service", client.CoreV1Api(api).list_namespaced_service),
         )
-        services = client.CoreV1Api(api).list_namespaced_service(
-            namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
-        )
-        return [("Deployment", d) for d in deployments.items] + [
-            ("Service", s) for s in services.items
-        ]
+        found: dict[tuple[str, str], RawObject] = {}
+        for selector in selectors:
+            for kind, list_call in calls:
+                response = list_call(
+                    namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT,
+                    _preload_content=False,
+                )  # fmt: skip
+                for item in raw_items(response):
+                    found.setdefault((kind, _name(item)), item)
+        return [(kind, item) for (kind, _), item in found.items()]
 
     def _upgrade(
-        self, kind: str, namespace: str, item: Any, legacy: list[str], manager: str
+        self, kind: str, namespace: str, item: RawObject, legacy: list[str], manager: str
     ) -> bool:
         """Patch one object, re-reading it after a concurrent write; False if nothing to move."""
         api = self.api_client()
-        name = item.metadata.name
+        name = _name(item)
         for _attempt in range(_ATTEMPTS):
             upgraded = upgrade_managed_fields(_entries(item), legacy, manager)
             if upgraded is None:
@@ -180,17 +200,18 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
                 {
                     "op": "test",
                     "path": "/metadata/resourceVersion",
-                    "value": item.metadata.resource_version,
+                    "value": _metadata(item).get("resourceVersion"),
                 },
                 {"op": "replace", "path": "/metadata/managedFields", "value": upgraded},
             ]
+            apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
             try:
                 if kind == "Deployment":
-                    client.AppsV1Api(api).patch_namespaced_deployment(
+                    apps.patch_namespaced_deployment(
                         name, namespace, patch, _request_timeout=REQUEST_TIMEOUT
                     )
                 else:
-                    client.CoreV1Api(api).patch_namespaced_service(
+                    core.patch_namespaced_service(
                         name, namespace, patch, _request_timeout=REQUEST_TIMEOUT
                     )
                 return True
@@ -199,18 +220,39 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
                     return False
                 if error.status not in (409, 422):
                     raise
-            item = (
-                client.AppsV1Api(api).read_namespaced_deployment(name, namespace)
+            read_call = (
+                apps.read_namespaced_deployment
                 if kind == "Deployment"
-                else client.CoreV1Api(api).read_namespaced_service(name, namespace)
+                else core.read_namespaced_service
+            )
+            item = json.loads(
+                read_call(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT, _preload_content=False
+                ).data
             )
         raise RuntimeError(f"{kind} {namespace}/{name} kept changing; field ownership not moved")
 
 
-def _entries(item: Any) -> list[dict[str, Any]]:
-    """``metadata.managedFields`` as the API's JSON (camelCase keys)."""
-    serialised = client.ApiClient().sanitize_for_serialization(item.metadata.managed_fields or [])
-    return [dict(e) for e in serialised]
+def _selectors(props: Mapping[str, Any]) -> list[str]:
+    """Where to look; a state written before the input existed looks at the whole namespace."""
+    return [str(s) for s in plain_list(props.get("selectors"))] or [WHOLE_NAMESPACE]
+
+
+def _metadata(item: RawObject) -> Mapping[str, Any]:
+    return plain_map(item.get("metadata"))
+
+
+def _name(item: RawObject) -> str:
+    return str(_metadata(item).get("name"))
+
+
+def _applied_by_us(item: RawObject) -> bool:
+    return applied_by_us(_metadata(item).get("annotations"))
+
+
+def _entries(item: RawObject) -> list[dict[str, Any]]:
+    entries = plain_list(_metadata(item).get("managedFields"))
+    return [dict(e) for e in entries if isinstance(e, Mapping)]
 
 
 class FieldOwnerTakeover(pulumi.dynamic.Resource, module="awms", name="FieldOwnerTakeover"):
@@ -226,6 +268,7 @@ class FieldOwnerTakeover(pulumi.dynamic.Resource, module="awms", name="FieldOwne
         field_manager: str,
         legacy_managers: Sequence[str],
         pending: Sequence[str],
+        selectors: Sequence[str] = (WHOLE_NAMESPACE,),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -236,6 +279,7 @@ class FieldOwnerTakeover(pulumi.dynamic.Resource, module="awms", name="FieldOwne
                 "fieldManager": field_manager,
                 "legacyManagers": list(legacy_managers),
                 "pending": list(pending),
+                "selectors": list(selectors),
                 "takenOver": None,
                 "remaining": None,
             },

@@ -40,6 +40,8 @@ LEGACY_MANAGERS = ("OpenAPI-Generator",)
 """Field managers of the legacy operator (the kubernetes Python client's user agent)."""
 LEGACY_PASSWORD = "1234"  # noqa: S105 - the legacy operator's fixed value, recognised, never set
 _REQUEST_TIMEOUT = (5, 30)
+WHOLE_NAMESPACE = f"{PURPOSE_LABEL}={PURPOSE}"
+"""The selector of every purpose-labelled object in the browser namespace."""
 _PER_SELECTOR = 100
 """Workspaces per label selector: a request line stays a few kilobytes whatever the shard."""
 
@@ -141,7 +143,7 @@ def object_selectors(workspaces: Collection[str] | None) -> list[str]:
     first run that adopts them the last list is empty, so a shard's cost follows the size of its
     own workspaces, not the fleet's.
     """
-    purpose = f"{PURPOSE_LABEL}={PURPOSE}"
+    purpose = WHOLE_NAMESPACE
     if workspaces is None:
         return [purpose]
     values = sorted({workspace_label_value(w) for w in workspaces})
@@ -168,7 +170,7 @@ def read_objects(
             namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
             _preload_content=False,
         )  # fmt: skip
-        for item in _items(deployments):
+        for item in raw_items(deployments):
             template = ((item.get("spec") or {}).get("template") or {}).get("metadata") or {}
             live = _live("Deployment", item.get("metadata") or {}, template.get("annotations"))
             found.setdefault((live.kind, live.name), live)
@@ -176,14 +178,15 @@ def read_objects(
             namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
             _preload_content=False,
         )  # fmt: skip
-        for item in _items(services):
+        for item in raw_items(services):
             metadata = item.get("metadata") or {}
             live = _live("Service", metadata, metadata.get("annotations"))
             found.setdefault((live.kind, live.name), live)
     return list(found.values())
 
 
-def _items(response: Any) -> list[dict[str, Any]]:
+def raw_items(response: Any) -> list[dict[str, Any]]:
+    """The items of a list call made with ``_preload_content=False``, as the API's JSON."""
     items = json.loads(response.data).get("items") or []
     return [item for item in items if isinstance(item, dict)]
 
@@ -199,19 +202,25 @@ def _live(
         name=str(metadata.get("name")),
         workspace=notes.get(WORKSPACE_ANNOTATION),
         username=notes.get(USERNAME_ANNOTATION),
-        ours=own.get(PATCH_FIELD_MANAGER) == FIELD_MANAGER,
-        legacy_owned=any(
-            e.get("manager") in LEGACY_MANAGERS
-            and e.get("operation") == "Update"
-            and not e.get("subresource")
-            for e in entries
-        ),
+        ours=applied_by_us(own),
+        legacy_owned=any(is_legacy_entry(e, LEGACY_MANAGERS) for e in entries),
     )
 
 
-def applied_by_us(metadata: Any) -> bool:
-    """Whether this program applied the object (it writes this annotation on everything)."""
-    return (metadata.annotations or {}).get(PATCH_FIELD_MANAGER) == FIELD_MANAGER
+def is_legacy_entry(entry: Mapping[str, Any], managers: Collection[str]) -> bool:
+    """A ``managedFields`` entry one of the legacy ``managers`` wrote with a plain update of the
+    main resource (not a status write, not an apply)."""
+    return (
+        entry.get("manager") in managers
+        and entry.get("operation") == "Update"
+        and not entry.get("subresource")
+    )
+
+
+def applied_by_us(annotations: Mapping[str, str] | None) -> bool:
+    """Whether this program applied the object whose ``metadata.annotations`` these are (it
+    writes this annotation on everything)."""
+    return (annotations or {}).get(PATCH_FIELD_MANAGER) == FIELD_MANAGER
 
 
 def read_connections(dsn: str, elsewhere: Collection[str] = ()) -> Iterable[LiveConnection]:

@@ -191,7 +191,7 @@ def _removable(live: Any | None) -> bool:
     if live is None:
         return False
     labels = live.metadata.labels or {}
-    return labels.get(PURPOSE_LABEL) == PURPOSE and not applied_by_us(live.metadata)
+    return labels.get(PURPOSE_LABEL) == PURPOSE and not applied_by_us(live.metadata.annotations)
 
 
 def _short(error: BaseException) -> str:

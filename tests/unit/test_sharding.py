@@ -288,6 +288,17 @@ def test_a_placed_shard_lists_only_its_workspaces_objects_and_the_unlabelled():
     assert object_selectors(set()) == [selectors[-1]]
 
 
+def test_the_field_owner_takeover_looks_only_at_its_shards_objects(harness: PulumiHarness):
+    placement = Placement({"ws-a": 0, "ws-b": 1})
+    _declare_shard(harness, ShardScope(1, 2, placement), manifest("b", workspace="ws-b"))
+    (takeover,) = harness.of_type("FieldOwnerTakeover")
+    assert takeover.inputs["selectors"] == object_selectors({"ws-b"})
+
+    _declare_shard(harness, ShardScope(), manifest("b", workspace="ws-b"))
+    takeover = harness.of_type("FieldOwnerTakeover")[-1]
+    assert takeover.inputs["selectors"] == object_selectors(None)
+
+
 def test_a_placed_shard_leaves_out_only_what_other_shards_scan():
     placement = Placement({"ws-a": 0, "ws-b": 1, "team c": 1})
     scope = ShardScope(1, 2, placement)
