@@ -15,9 +15,10 @@ import json
 import secrets
 from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from pulumi.dynamic import ConfigureRequest
 
 from components.manifests import (
     FIELD_MANAGER,
@@ -84,7 +85,8 @@ def _legacy_owned(sandbox: Sandbox, namespace: str) -> set[str]:
 
 def _provider(sandbox: Sandbox) -> FieldOwnerTakeoverProvider:
     provider = FieldOwnerTakeoverProvider()
-    provider.configure_kube(SimpleNamespace(config={"kubeconfig": str(sandbox.kube.kubeconfig)}))
+    config = SimpleNamespace(config={"kubeconfig": str(sandbox.kube.kubeconfig)})
+    provider.configure_kube(cast(ConfigureRequest, config))
     return provider
 
 
@@ -107,13 +109,14 @@ def test_a_shard_moves_only_its_own_workspaces_ownership(sandbox: Sandbox, names
     assert _legacy_owned(sandbox, namespace) == _names("fo-a") | _names("fo-b")
     provider = _provider(sandbox)
 
-    outs = provider.create(_props(namespace, selectors=object_selectors({"fo-a"}))).outs
+    outs = provider.create(_props(namespace, selectors=object_selectors({"fo-a"}))).outs or {}
 
     a = legacy_deployment_name("fo-a", USER)
     assert outs["takenOver"] == [f"Deployment/{a}", f"Service/client-{a}"]
     assert _legacy_owned(sandbox, namespace) == _names("fo-b")
 
     # A state from before the selectors: the refresh looks at the whole namespace.
-    remaining = provider.read("field-owner-takeover", _props(namespace)).outs["remaining"]
+    read = provider.read("field-owner-takeover", _props(namespace)).outs or {}
+    remaining = read["remaining"]
     b = legacy_deployment_name("fo-b", USER)
     assert sorted(remaining) == [f"Deployment/{b}", f"Service/client-{b}"]
