@@ -3,12 +3,13 @@
 The watcher does this at start-up and at each periodic resync (``every`` = the resync interval),
 the pipeline ``up`` with ``--repair-drift`` before its run. Steps, each logged:
 
-1. export the state with its secrets decrypted (the connection's recorded password is one of the
-   fields compared; it stays in this process's memory and is never logged);
+1. export the state with its secrets decrypted (the connection's recorded password and the VNC
+   Secret's data are compared; they stay in this process's memory and are never logged);
 2. observe every Guacamole row resource the state records in one read-only transaction and
    compare (``components.guacamole.drift``);
-3. list the workspaces' NetworkPolicies, Deployments and Services and compare them with the
-   recorded ones (``components.watch.fence_drift``): the fence around the browsers;
+3. list the workspaces' NetworkPolicies, Deployments, Services and VNC Secrets and compare
+   them with the recorded ones (``components.watch.fence_drift``): the fence around the browsers
+   and the password each browser starts with;
 4. ``pulumi refresh --target`` the drifted resources only, so their outputs say what the database
    or the cluster holds; the ``up`` that follows then repairs them with the program's current
    inputs.
@@ -20,7 +21,6 @@ the next full run. Each half runs even when the other cannot.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -32,11 +32,9 @@ from components.guacamole.database import Database
 from components.guacamole.drift import Drift, RecordedRow, find_drift, row_kind
 from components.guacamole.settings import redact, resolve_dsn
 from components.watch import fence_drift
+from components.watch.exported_state import decoded
 
 log = logging.getLogger(__name__)
-
-SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a type marker
-"""The key Pulumi marks a secret value with in an exported state."""
 
 
 class DriftRunner(Protocol):
@@ -62,17 +60,6 @@ class DriftReport:
     error: str = ""
 
 
-def _decoded(value: Any) -> Any:
-    """An exported property value with ``--show-secrets`` secrets turned into their values."""
-    if isinstance(value, Mapping):
-        if value.get(SECRET_SIGNATURE) is not None and "plaintext" in value:
-            return json.loads(str(value["plaintext"]))
-        return {key: _decoded(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_decoded(item) for item in value]
-    return value
-
-
 def recorded_rows(deployment: Mapping[str, Any] | None) -> list[RecordedRow]:
     """Every live Guacamole row resource in an exported deployment (pure)."""
     rows: list[RecordedRow] = []
@@ -80,7 +67,7 @@ def recorded_rows(deployment: Mapping[str, Any] | None) -> list[RecordedRow]:
         kind = row_kind(str(resource.get("type", "")))
         if kind is None or resource.get("delete") or not resource.get("id"):
             continue
-        outputs = _decoded(resource.get("outputs") or {})
+        outputs = decoded(resource.get("outputs") or {})
         rows.append(RecordedRow(str(resource["urn"]), kind, str(resource["id"]), outputs))
     return rows
 

@@ -4,15 +4,19 @@ Why: pulumi-kubernetes compares the program's inputs with the state, so a Networ
 or widened with ``kubectl``, a pod template edited by hand (stripped of the label the policy
 selects, so its pods run unfenced; ``privileged: true``; another image) or a Service opened up
 (``NodePort``, an external IP) stays in place: ``up`` does not see it and a refresh repairs only
-fields that were removed. This check lists the workspaces' NetworkPolicies, Deployments and
-Services (a few label-selected LISTs, whatever the fleet size) and compares them with what the
-state recorded:
+fields that were removed. This check lists the workspaces' NetworkPolicies, Deployments,
+Services and VNC Secrets (a few label-selected LISTs, whatever the fleet size) and compares
+them with what the state recorded:
 
 * a NetworkPolicy the state records is gone, or its ``spec`` is not the one recorded (every rule
   is the program's, so any difference, added or removed, is drift);
 * a Deployment or Service the state records is gone, or its pod template or its ``spec``
   differs from the recorded one (:mod:`components.watch.spec_drift`: a recorded field changed
-  or missing, or a field added by another field manager).
+  or missing, or a field added by another field manager);
+* a browser's VNC Secret is gone, or a key of its ``data`` or its ``type`` is not the recorded
+  one: the browser reads its password from it when it starts, guacd sends the recorded one, so
+  a hand-reset password locks the user out at the next login (or lets in whoever set it).
+  Drift names the keys, never their values.
 
 Repair: an object that is gone is refreshed out of the state and the ``up`` that follows creates
 it again. One that was changed is first put back as the state records it (:func:`restore`,
@@ -38,7 +42,8 @@ from kubernetes.client.exceptions import ApiException
 
 from components.guacamole.drift import GONE, Drift
 from components.kube_client import new_api_client
-from components.manifests import FIELD_MANAGER, MANAGED_BY_LABEL, WORKSPACE_LABEL
+from components.manifests import DEPLOYMENT_LABEL, FIELD_MANAGER, MANAGED_BY_LABEL, WORKSPACE_LABEL
+from components.watch.exported_state import SECRET_SIGNATURE, decoded
 from components.watch.foreign_policies import widening_policies
 from components.watch.spec_drift import POD_TEMPLATE, SERVICE_SPEC, Scope, restored, spec_drift
 
@@ -47,7 +52,13 @@ log = logging.getLogger(__name__)
 POLICY_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 DEPLOYMENT_TYPE = "kubernetes:apps/v1:Deployment"
 SERVICE_TYPE = "kubernetes:core/v1:Service"
-KINDS = {POLICY_TYPE: "networkpolicies", DEPLOYMENT_TYPE: "deployments", SERVICE_TYPE: "services"}
+SECRET_TYPE = "kubernetes:core/v1:Secret"  # noqa: S105 - a resource type
+KINDS = {
+    POLICY_TYPE: "networkpolicies",
+    DEPLOYMENT_TYPE: "deployments",
+    SERVICE_TYPE: "services",
+    SECRET_TYPE: "secrets",
+}
 SCOPES: dict[str, Scope] = {"deployments": POD_TEMPLATE, "services": SERVICE_SPEC}
 """Where a Deployment's and a Service's compared fields live (a policy's whole ``spec``)."""
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
@@ -74,21 +85,28 @@ class RecordedObject:
         return (self.kind, self.namespace, self.name)
 
     @property
-    def workspace_label(self) -> str | None:
+    def listing_label(self) -> str:
+        """The label the check lists this kind by: a VNC Secret carries its Deployment's name
+        (not the workspace's), the other objects their workspace."""
+        return DEPLOYMENT_LABEL if self.kind == "secrets" else WORKSPACE_LABEL
+
+    @property
+    def listing_value(self) -> str | None:
         labels = (self.inputs.get("metadata") or {}).get("labels") or {}
-        value = labels.get(WORKSPACE_LABEL)
+        value = labels.get(self.listing_label)
         return value if isinstance(value, str) else None
 
 
 def recorded_objects(deployment: Mapping[str, Any] | None) -> list[RecordedObject]:
-    """Every live NetworkPolicy, Deployment and Service in an exported deployment (pure)."""
+    """Every live NetworkPolicy, Deployment, Service and Secret in an exported deployment, its
+    secret inputs decoded (pure)."""
     found: list[RecordedObject] = []
     for resource in (deployment or {}).get("resources") or []:
         kind = KINDS.get(str(resource.get("type", "")))
         if kind is None or resource.get("delete") or not resource.get("id"):
             continue
         namespace, _, name = str(resource["id"]).rpartition("/")
-        inputs = resource.get("inputs")
+        inputs = decoded(resource.get("inputs"))
         if namespace and name and isinstance(inputs, Mapping):
             found.append(RecordedObject(str(resource["urn"]), kind, namespace, name, inputs))
     return found
@@ -114,7 +132,23 @@ def compare(
         return (GONE,)
     if recorded.kind == "networkpolicies":
         return () if live.get("spec") == recorded.inputs.get("spec") else ("spec",)
+    if recorded.kind == "secrets":
+        return secret_drift(recorded.inputs, live)
     return spec_drift(SCOPES[recorded.kind], recorded.inputs, live, accepted)
+
+
+def secret_drift(recorded: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[str, ...]:
+    """A VNC Secret's drifted fields, named without their values (pure): every key of ``data``
+    is the program's, so a changed, added or removed key is drift, as is another ``type``."""
+    want = recorded.get("data") or {}
+    if SECRET_SIGNATURE in want:
+        return ()  # exported without its secrets: nothing to compare, never written back
+    have = live.get("data") or {}
+    keys = sorted(k for k in {*want, *have} if want.get(k) != have.get(k))
+    fields = tuple(f"data[{k}]" for k in keys)
+    if live.get("type", "Opaque") != recorded.get("type", "Opaque"):
+        fields += ("type",)
+    return fields
 
 
 def find_fence_drift(
@@ -133,10 +167,13 @@ def find_fence_drift(
 
 def selectors(recorded: Iterable[RecordedObject]) -> dict[tuple[str, str], list[str]]:
     """(kind, namespace) -> the label selectors that list the recorded objects: by workspace
-    label where they carry one (so a shard lists only its own), else everything of the kind."""
+    label where they carry one (so a shard lists only its own), a Secret by its Deployment's
+    name, else everything of the kind."""
     values: dict[tuple[str, str], set[str | None]] = {}
+    label: dict[tuple[str, str], str] = {}
     for item in recorded:
-        values.setdefault((item.kind, item.namespace), set()).add(item.workspace_label)
+        values.setdefault((item.kind, item.namespace), set()).add(item.listing_value)
+        label[(item.kind, item.namespace)] = item.listing_label
     result: dict[tuple[str, str], list[str]] = {}
     for where, labels in values.items():
         if None in labels:
@@ -144,7 +181,7 @@ def selectors(recorded: Iterable[RecordedObject]) -> dict[tuple[str, str], list[
             continue
         ordered = sorted(v for v in labels if v is not None)
         result[where] = [
-            f"{WORKSPACE_LABEL} in ({','.join(ordered[i : i + _PER_SELECTOR])})"
+            f"{label[where]} in ({','.join(ordered[i : i + _PER_SELECTOR])})"
             for i in range(0, len(ordered), _PER_SELECTOR)
         ]
     return result
@@ -158,6 +195,7 @@ def read_live(
         "networkpolicies": client.NetworkingV1Api(api).list_namespaced_network_policy,
         "deployments": client.AppsV1Api(api).list_namespaced_deployment,
         "services": client.CoreV1Api(api).list_namespaced_service,
+        "secrets": client.CoreV1Api(api).list_namespaced_secret,
     }
     live: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for (kind, namespace), chosen in selectors(recorded).items():
@@ -175,6 +213,7 @@ def read_live(
         "networkpolicies": client.NetworkingV1Api(api).read_namespaced_network_policy,
         "deployments": client.AppsV1Api(api).read_namespaced_deployment,
         "services": client.CoreV1Api(api).read_namespaced_service,
+        "secrets": client.CoreV1Api(api).read_namespaced_secret,
     }
     for item in recorded:
         if item.key in live:
@@ -205,6 +244,12 @@ def restore(
     keeps its live ``replicas`` (the login path's) and everything outside the template, a
     Service the addresses the server allocated; both keep the ``accepted`` managers' additions.
     """
+    if item.kind == "secrets":
+        body = {**live, "data": item.inputs.get("data") or {}, "type": item.inputs.get("type")}
+        client.CoreV1Api(api).replace_namespaced_secret(
+            item.name, item.namespace, body, field_manager=FIELD_MANAGER, _request_timeout=_TIMEOUT
+        )
+        return
     spec: Any
     if item.kind == "networkpolicies":
         spec = item.inputs.get("spec")

@@ -12,6 +12,7 @@ back, keeps the restart, and the next preview and check find nothing.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -293,3 +294,36 @@ def test_an_accepted_managers_additions_survive_a_repair_of_a_hand_edit(
         assert again.returncode == 0 and "match the state" in again.stdout + again.stderr
     finally:
         stack.run("config", "rm", "driftAcceptedFieldManagers")
+
+
+def test_a_vnc_secret_edited_by_hand_is_put_back_without_printing_it(
+    stack: PulumiCli, sandbox: Sandbox
+) -> None:
+    """Someone resets a browser's VNC password to the legacy ``1234`` and adds a key. guacd
+    still sends the recorded password, so the user's next login would fail (and the browser
+    would accept a password the program did not choose): the check names the Secret's changed
+    keys, never their values, and puts back the recorded data."""
+    # Start from a fence that matches the state (the test before leaves the mutator's fields,
+    # which are drift once the setting is gone).
+    settled = run_watch(stack, "up", "--repair-drift")
+    assert settled.returncode == 0, settled.stdout + settled.stderr
+    name = naming.vnc_secret_name(RELABELLED)
+    recorded = (get(sandbox, "secret", name) or {})["data"]
+    legacy = base64.b64encode(b"1234").decode()
+    sandbox.kubectl(
+        "patch", "secret", name, "-n", BROWSER_NAMESPACE, "--type=merge",
+        "-p", json.dumps({"data": {"password": legacy, "note": base64.b64encode(b"x").decode()}}),
+    )  # fmt: skip
+    assert (get(sandbox, "secret", name) or {})["data"]["password"] == legacy
+
+    checked = run_watch(stack, "up", "--repair-drift")
+    output = checked.stdout + checked.stderr
+    assert checked.returncode == 0, output
+    assert "drift in 1 of" in output, output[-3000:]
+    assert "data[note], data[password]" in output, output[-3000:]
+    for value in (legacy, recorded["password"], base64.b64decode(recorded["password"]).decode()):
+        assert value not in output
+    assert (get(sandbox, "secret", name) or {})["data"] == recorded
+
+    again = run_watch(stack, "up", "--repair-drift")
+    assert again.returncode == 0 and "match the state" in again.stdout + again.stderr

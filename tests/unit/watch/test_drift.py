@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.watch.drift import SECRET_SIGNATURE, DriftCheck, recorded_rows
+from components.watch.drift import DriftCheck, recorded_rows
+from components.watch.exported_state import SECRET_SIGNATURE
 
 GROUP_TYPE = "pulumi-python:dynamic/guacamole:ConnectionGroup"
 CONNECTION_TYPE = "pulumi-python:dynamic/guacamole:Connection"

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from components.manifests import WORKSPACE_LABEL
+from components.manifests import DEPLOYMENT_LABEL, WORKSPACE_LABEL
 from components.watch import fence_drift
 from components.watch.drift import DriftCheck
+from components.watch.exported_state import SECRET_SIGNATURE
 from components.watch.fence_drift import (
     DEPLOYMENT_TYPE,
     POLICY_TYPE,
+    SECRET_TYPE,
     SERVICE_TYPE,
     compare,
     find_fence_drift,
@@ -41,6 +44,16 @@ SERVICE_INPUTS: dict[str, Any] = {
     "metadata": {"name": "s", "labels": {WORKSPACE_LABEL: "ws"}},
     "spec": {"clusterIP": "None", "selector": {"xlscsde.nhs.uk/deployment-name": "d1"}},
 }
+PASSWORD_B64 = "c2VjcmV0LXBhc3N3b3Jk"
+SECRET_INPUTS: dict[str, Any] = {
+    "metadata": {"name": "client-d1-vnc", "labels": {DEPLOYMENT_LABEL: "d1"}},
+    "type": "Opaque",
+    # As ``pulumi stack export --show-secrets`` writes a secret input.
+    "data": {
+        SECRET_SIGNATURE: "1b47061264138c4ac30d75fd1eb44270",
+        "plaintext": json.dumps({"password": PASSWORD_B64}),
+    },
+}
 STATE: dict[str, Any] = {
     "resources": [
         {"urn": "urn:stack", "type": "pulumi:pulumi:Stack"},
@@ -50,7 +63,8 @@ STATE: dict[str, Any] = {
         {"urn": "urn:old", "type": POLICY_TYPE, "id": "ns/client-x", "delete": True, "inputs": {}},
         {"urn": "urn:pending", "type": DEPLOYMENT_TYPE, "inputs": DEPLOYMENT_INPUTS},
         {"urn": "urn:svc", "type": SERVICE_TYPE, "id": "ns/s", "inputs": SERVICE_INPUTS},
-        {"urn": "urn:secret", "type": "kubernetes:core/v1:Secret", "id": "ns/x", "inputs": {}},
+        {"urn": "urn:vnc", "type": SECRET_TYPE, "id": "ns/client-d1-vnc", "inputs": SECRET_INPUTS},
+        {"urn": "urn:gone", "type": SECRET_TYPE, "id": "ns/x", "delete": True, "inputs": {}},
     ]
 }
 
@@ -64,6 +78,11 @@ def live_objects() -> dict[tuple[str, str, str], dict[str, Any]]:
         ("networkpolicies", "ns", "browsers-ws"): {**copy.deepcopy(POLICY_INPUTS), "kind": "x"},
         ("deployments", "ns", "d1"): deployment,
         ("services", "ns", "s"): {**copy.deepcopy(SERVICE_INPUTS), "status": {}},
+        ("secrets", "ns", "client-d1-vnc"): {
+            "metadata": {"name": "client-d1-vnc", "resourceVersion": "7"},
+            "type": "Opaque",
+            "data": {"password": PASSWORD_B64},
+        },
     }
 
 
@@ -73,7 +92,9 @@ def test_only_live_fence_objects_are_recorded_with_the_providers_kubeconfig() ->
         ("urn:policy", ("networkpolicies", "ns", "browsers-ws")),
         ("urn:d1", ("deployments", "ns", "d1")),
         ("urn:svc", ("services", "ns", "s")),
+        ("urn:vnc", ("secrets", "ns", "client-d1-vnc")),
     ]
+    assert recorded[-1].inputs["data"] == {"password": PASSWORD_B64}
     assert kubeconfig_of(STATE) == "/k"
     assert kubeconfig_of({"resources": []}) is None
 
@@ -249,7 +270,8 @@ def test_a_repair_writes_the_recorded_part_and_keeps_the_live_rest(
 
     for api in ("AppsV1Api", "CoreV1Api", "NetworkingV1Api"):
         monkeypatch.setattr(f"kubernetes.client.{api}", lambda _api: Api())
-    deployment, service = (r for r in recorded_objects(STATE) if r.kind != "networkpolicies")
+    kinds = ("deployments", "services")
+    deployment, service = (r for r in recorded_objects(STATE) if r.kind in kinds)
     live = live_objects()[deployment.key]
     live["spec"]["replicas"] = 1
     live["metadata"]["resourceVersion"] = "42"
@@ -264,3 +286,62 @@ def test_a_repair_writes_the_recorded_part_and_keeps_the_live_rest(
     fence_drift.restore(None, service, live_service)
     body, _ = written["replace_namespaced_service"]
     assert body["spec"] == {**SERVICE_INPUTS["spec"], "clusterIPs": ["None"]}
+
+
+@pytest.mark.parametrize(
+    ("edit", "fields"),
+    [
+        (lambda secret: secret["data"].update({"password": "MTIzNA=="}), ("data[password]",)),
+        (lambda secret: secret["data"].update({"extra": "eA=="}), ("data[extra]",)),
+        (lambda secret: secret.pop("data"), ("data[password]",)),
+        (lambda secret: secret.update({"type": "kubernetes.io/basic-auth"}), ("type",)),
+    ],
+)
+def test_a_vnc_secret_edited_by_hand_is_drift_named_without_its_value(
+    edit: Any, fields: tuple[str, ...]
+) -> None:
+    """The browser reads its VNC password from the Secret when it starts, guacd sends the
+    recorded one: an edited Secret locks the user out at the next login, or sets a password
+    the program did not choose."""
+    live = live_objects()
+    edit(live[("secrets", "ns", "client-d1-vnc")])
+    drift = find_fence_drift(recorded_objects(STATE), live)
+    assert [(d.urn, d.fields) for d in drift] == [("urn:vnc", fields)]
+    described = drift[0].describe()
+    assert PASSWORD_B64 not in described and "MTIzNA==" not in described
+
+
+def test_vnc_secrets_are_listed_by_their_deployments_name() -> None:
+    chosen = selectors(recorded_objects(STATE))
+    assert chosen[("secrets", "ns")] == [f"{DEPLOYMENT_LABEL} in (d1)"]
+    assert chosen[("deployments", "ns")] == [f"{WORKSPACE_LABEL} in (ws)"]
+
+
+def test_a_secret_repair_writes_the_recorded_data_and_keeps_its_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written: dict[str, Any] = {}
+
+    class Api:
+        def replace_namespaced_secret(self, name: str, namespace: str, body: Any, **kw: Any):
+            written.update(name=name, namespace=namespace, body=body, **kw)
+
+    monkeypatch.setattr("kubernetes.client.CoreV1Api", lambda _api: Api())
+    (secret,) = (r for r in recorded_objects(STATE) if r.kind == "secrets")
+    live = live_objects()[secret.key]
+    live["data"] = {"password": "MTIzNA==", "extra": "eA=="}
+    fence_drift.restore(None, secret, live)
+    assert written["body"]["data"] == {"password": PASSWORD_B64}
+    assert written["body"]["metadata"]["resourceVersion"] == "7"
+    assert (written["name"], written["namespace"]) == ("client-d1-vnc", "ns")
+    assert written["field_manager"] == "awms-browser-workspaces"
+
+
+def test_a_secret_exported_without_its_value_is_never_compared_nor_written() -> None:
+    state = copy.deepcopy(STATE)
+    (vnc,) = (r for r in state["resources"] if r["urn"] == "urn:vnc")
+    encrypted = {SECRET_SIGNATURE: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "x"}
+    vnc["inputs"] = {**vnc["inputs"], "data": encrypted}
+    live = live_objects()
+    live[("secrets", "ns", "client-d1-vnc")]["data"] = {"password": "MTIzNA=="}
+    assert find_fence_drift(recorded_objects(state), live) == []
