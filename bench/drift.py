@@ -8,7 +8,7 @@ For each N a stack is brought up (without checkpoints, set-up only), then, each 
 * ``no-op up``: what a resync costs anyway (the reference);
 * ``check (clean)``: the drift check when nothing drifted, split into the state export with
   secrets, the one read-only transaction that observes every row and the fence half (the
-  label-selected LISTs of the NetworkPolicies, Deployments and Services, compared);
+  label-selected LISTs of the NetworkPolicies, Deployments, Services and VNC Secrets, compared);
 * ``refresh all rows``: the alternative design, ``pulumi refresh --target`` of every Guacamole
   row resource (the baseline the check is compared with);
 * ``check (all drifted)``: after the legacy operator's reset of every VNC password to ``1234``,
