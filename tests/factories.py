@@ -46,3 +46,15 @@ def workspaces_by_shard(prefix: str, shards: int, each: int) -> dict[int, list[s
             slot.append(name)
         candidate += 1
     return found
+
+
+def legacy_entry(fields: dict[str, Any]) -> dict[str, Any]:
+    """A ``managedFields`` entry as the legacy operator's create/patch calls leave it."""
+    return {
+        "manager": "OpenAPI-Generator",
+        "operation": "Update",
+        "apiVersion": "apps/v1",
+        "time": "2026-01-01T00:00:00Z",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }

@@ -40,9 +40,10 @@ from components.dynamic_provider import StatelessProvider
 from components.kube_client import client
 from components.takeover.inventory import (
     WHOLE_NAMESPACE,
+    RawObject,
     applied_by_us,
     is_legacy_entry,
-    raw_items,
+    list_browser_objects,
 )
 from components.takeover.kube import (
     REQUEST_TIMEOUT,
@@ -104,10 +105,6 @@ def upgrade_managed_fields(
     return [*kept, merged]
 
 
-RawObject = dict[str, Any]
-"""A Kubernetes object as the API's JSON (camelCase keys)."""
-
-
 class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvider):
     """Moves legacy field ownership of purpose-labelled objects to the program's manager."""
 
@@ -146,7 +143,7 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
         legacy = [str(m) for m in plain_list(props.get("legacyManagers"))]
         remaining = [
             f"{kind}/{_name(item)}"
-            for kind, item in self._objects(str(props["namespace"]), _selectors(props))
+            for kind, item in self._objects(str(props["namespace"]), props)
             if _applied_by_us(item) and any(is_legacy_entry(e, legacy) for e in _entries(item))
         ]
         return ReadResult(id_, {**props, "remaining": remaining})
@@ -157,7 +154,7 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
         legacy = [str(m) for m in plain_list(props.get("legacyManagers"))]
         pending = {str(p) for p in plain_list(props.get("pending"))}
         taken: list[str] = []
-        for kind, item in self._objects(namespace, _selectors(props)):
+        for kind, item in self._objects(namespace, props):
             label = f"{kind}/{_name(item)}"
             wanted = label in pending or _applied_by_us(item)
             if wanted and self._upgrade(kind, namespace, item, legacy, manager):
@@ -166,31 +163,18 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
             pulumi.log.info(f"field ownership of {len(taken)} object(s) moved to {manager}")
         return {**props, "takenOver": sorted(taken), "remaining": []}
 
-    def _objects(self, namespace: str, selectors: Sequence[str]) -> list[tuple[str, RawObject]]:
-        """The Deployments and Services ``selectors`` match, as the API's JSON: a shard lists
-        only its own workspaces' objects (and unlabelled ones), so its cost does not grow with
-        the fleet, and no object is turned into the client's model classes."""
+    def _objects(self, namespace: str, props: Mapping[str, Any]) -> list[tuple[str, RawObject]]:
+        """The objects ``selectors`` name: a shard lists only its own workspaces' objects (and
+        unlabelled ones), so its cost does not grow with the fleet."""
         api = self.api_client()
-        calls = (
-            ("Deployment", client.AppsV1Api(api).list_namespaced_deployment),
-            ("Service", client.CoreV1Api(api).list_namespaced_service),
-        )
-        found: dict[tuple[str, str], RawObject] = {}
-        for selector in selectors:
-            for kind, list_call in calls:
-                response = list_call(
-                    namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT,
-                    _preload_content=False,
-                )  # fmt: skip
-                for item in raw_items(response):
-                    found.setdefault((kind, _name(item)), item)
-        return [(kind, item) for (kind, _), item in found.items()]
+        return list_browser_objects(api, namespace, _selectors(props), REQUEST_TIMEOUT)
 
     def _upgrade(
         self, kind: str, namespace: str, item: RawObject, legacy: list[str], manager: str
     ) -> bool:
         """Patch one object, re-reading it after a concurrent write; False if nothing to move."""
         api = self.api_client()
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         name = _name(item)
         for _attempt in range(_ATTEMPTS):
             upgraded = upgrade_managed_fields(_entries(item), legacy, manager)
@@ -204,7 +188,6 @@ class FieldOwnerTakeoverProvider(ConvergingProvider, KubeAccess, StatelessProvid
                 },
                 {"op": "replace", "path": "/metadata/managedFields", "value": upgraded},
             ]
-            apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
             try:
                 if kind == "Deployment":
                     apps.patch_namespaced_deployment(

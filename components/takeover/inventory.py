@@ -143,46 +143,58 @@ def object_selectors(workspaces: Collection[str] | None) -> list[str]:
     first run that adopts them the last list is empty, so a shard's cost follows the size of its
     own workspaces, not the fleet's.
     """
-    purpose = WHOLE_NAMESPACE
     if workspaces is None:
-        return [purpose]
+        return [WHOLE_NAMESPACE]
     values = sorted({workspace_label_value(w) for w in workspaces})
     selectors = [
-        f"{purpose},{WORKSPACE_LABEL} in ({','.join(values[i : i + _PER_SELECTOR])})"
+        f"{WHOLE_NAMESPACE},{WORKSPACE_LABEL} in ({','.join(values[i : i + _PER_SELECTOR])})"
         for i in range(0, len(values), _PER_SELECTOR)
     ]
-    return [*selectors, f"{purpose},!{WORKSPACE_LABEL}"]
+    return [*selectors, f"{WHOLE_NAMESPACE},!{WORKSPACE_LABEL}"]
+
+
+RawObject = dict[str, Any]
+"""A Kubernetes object as the API's JSON (camelCase keys)."""
+
+
+def list_browser_objects(
+    api: client.ApiClient,
+    namespace: str,
+    selectors: Iterable[str],
+    timeout: tuple[float, float] = _REQUEST_TIMEOUT,
+) -> list[tuple[str, RawObject]]:
+    """(kind, object) of every Deployment and Service one of ``selectors`` matches, each once,
+    read as the API's JSON: turning thousands of Deployments into the client's model objects
+    would cost seconds, while the callers need a few metadata fields."""
+    calls = (
+        ("Deployment", client.AppsV1Api(api).list_namespaced_deployment),
+        ("Service", client.CoreV1Api(api).list_namespaced_service),
+    )
+    found: dict[tuple[str, str], RawObject] = {}
+    for selector in selectors:
+        for kind, list_call in calls:
+            response = list_call(
+                namespace, label_selector=selector, _request_timeout=timeout,
+                _preload_content=False,
+            )  # fmt: skip
+            for item in raw_items(response):
+                found.setdefault((kind, str((item.get("metadata") or {}).get("name"))), item)
+    return [(kind, item) for (kind, _), item in found.items()]
 
 
 def read_objects(
     api: client.ApiClient, namespace: str, workspaces: Collection[str] | None = None
 ) -> list[LiveObject]:
-    """The purpose-labelled Deployments and Services (of ``workspaces``), read as raw JSON.
-
-    Turning thousands of Deployments into the client's model objects would cost seconds, while
-    only a few metadata fields are needed.
-    """
-    apps = client.AppsV1Api(api)
-    core = client.CoreV1Api(api)
-    found: dict[tuple[str, str], LiveObject] = {}
-    for selector in object_selectors(workspaces):
-        deployments = apps.list_namespaced_deployment(
-            namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
-            _preload_content=False,
-        )  # fmt: skip
-        for item in raw_items(deployments):
+    """The purpose-labelled Deployments and Services (of ``workspaces``)."""
+    live: list[LiveObject] = []
+    for kind, item in list_browser_objects(api, namespace, object_selectors(workspaces)):
+        metadata = item.get("metadata") or {}
+        if kind == "Deployment":
             template = ((item.get("spec") or {}).get("template") or {}).get("metadata") or {}
-            live = _live("Deployment", item.get("metadata") or {}, template.get("annotations"))
-            found.setdefault((live.kind, live.name), live)
-        services = core.list_namespaced_service(
-            namespace, label_selector=selector, _request_timeout=_REQUEST_TIMEOUT,
-            _preload_content=False,
-        )  # fmt: skip
-        for item in raw_items(services):
-            metadata = item.get("metadata") or {}
-            live = _live("Service", metadata, metadata.get("annotations"))
-            found.setdefault((live.kind, live.name), live)
-    return list(found.values())
+            live.append(_live(kind, metadata, template.get("annotations")))
+        else:
+            live.append(_live(kind, metadata, metadata.get("annotations")))
+    return live
 
 
 def raw_items(response: Any) -> list[dict[str, Any]]:

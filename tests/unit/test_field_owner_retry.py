@@ -10,16 +10,11 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from components.takeover import field_owner
+from components.takeover import field_owner, inventory
 from components.takeover.field_owner import FieldOwnerTakeoverProvider
+from tests.factories import legacy_entry
 
-LEGACY = {
-    "manager": "OpenAPI-Generator",
-    "operation": "Update",
-    "apiVersion": "apps/v1",
-    "fieldsType": "FieldsV1",
-    "fieldsV1": {"f:spec": {"f:replicas": {}}},
-}
+LEGACY = legacy_entry({"f:spec": {"f:replicas": {}}})
 
 
 def _deployment(version: str, *entries: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +58,7 @@ def _run(monkeypatch: pytest.MonkeyPatch, apps: FakeApps) -> dict[str, Any]:
         AppsV1Api=lambda _api: apps, CoreV1Api=lambda _api: FakeCore(), ApiException=ApiException
     )
     monkeypatch.setattr(field_owner, "client", fake)
+    monkeypatch.setattr(inventory, "client", fake)
     provider = FieldOwnerTakeoverProvider()
     provider.__dict__["_api_client"] = object()
     outs = provider.create(

@@ -18,21 +18,10 @@ from components.takeover.leftovers import (
     manifest_identity,
     plan_leftovers,
 )
-from tests.factories import manifest
+from tests.factories import legacy_entry, manifest
 
 TODAY = date(2026, 6, 1)
 NS = "guacamole"
-
-
-def _legacy_entry(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "manager": "OpenAPI-Generator",
-        "operation": "Update",
-        "apiVersion": "apps/v1",
-        "time": "2026-01-01T00:00:00Z",
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields,
-    }
 
 
 def test_legacy_update_entry_moves_into_our_apply_entry():
@@ -53,7 +42,7 @@ def test_legacy_update_entry_moves_into_our_apply_entry():
         "fieldsV1": {"f:status": {}},
     }
     upgraded = upgrade_managed_fields(
-        [_legacy_entry({"f:spec": {"f:template": env}}), ours, status],
+        [legacy_entry({"f:spec": {"f:template": env}}), ours, status],
         ["OpenAPI-Generator"],
         "awms-browser-workspaces",
     )
@@ -68,7 +57,7 @@ def test_legacy_update_entry_moves_into_our_apply_entry():
 
 
 def test_nothing_to_move_without_a_legacy_update_entry():
-    entry = _legacy_entry({})
+    entry = legacy_entry({})
     entry["subresource"] = "status"
     assert upgrade_managed_fields([entry], ["OpenAPI-Generator"], "me") is None
 
